@@ -1,0 +1,76 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mab-build/mab/merge"
+	"github.com/spf13/cobra"
+)
+
+func newInspectCmd() *cobra.Command {
+	var format string
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "inspect [flags] REF",
+		Short: "Show the platforms of a tag",
+		Long: `Show what REF holds: for an index (manifest list), one row per child with
+its platform, digest, size and media type; attestation manifests are shown
+as such. For a single image, its own platform.`,
+		Example: `  mab inspect registry.example.com/app:1.4
+  mab inspect --format json registry.example.com/app:1.4
+  mab inspect --insecure 127.0.0.1:5000/hello:dev`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("invalid --format %q: want table or json", format)
+			}
+			var opts []name.Option
+			if insecure {
+				opts = append(opts, name.Insecure)
+			}
+			ref, err := name.ParseReference(args[0], opts...)
+			if err != nil {
+				return fmt.Errorf("invalid reference %q: %w", args[0], err)
+			}
+			l, err := merge.Inspect(cmd.Context(), ref)
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(l)
+			}
+			printListing(cmd.OutOrStdout(), l)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow a plain-HTTP registry")
+	return cmd
+}
+
+func printListing(w io.Writer, l *merge.Listing) {
+	fmt.Fprintf(w, "%s\n%s  %s  %d bytes\n\n", l.Ref, l.Digest, l.MediaType, l.Size)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLATFORM\tDIGEST\tSIZE\tMEDIA TYPE")
+	for _, c := range l.Children {
+		plat := c.Platform
+		if c.Attestation {
+			plat = "attestation for " + shortDigest(c.ReferenceOf)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", plat, c.Digest, c.Size, c.MediaType)
+	}
+	tw.Flush()
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// NewRootCmd builds a fresh command tree; tests run it with their own
+// arguments and writers.
+func NewRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mab",
+		Short: "Build one Dockerfile into one multi-architecture image tag",
+		Long: `mab builds a Dockerfile once per platform through BuildKit, pushes each
+platform under an arch tag (app:1.4-arm64) and merges them into one
+manifest list under app:1.4. It checks, and on request installs, the QEMU
+handlers that emulated platforms need.`,
+		Example: `  mab build --platform linux/amd64,linux/arm64 -t registry.example.com/app:1.4 .
+  mab inspect registry.example.com/app:1.4
+  sudo mab emulation install arm64 arm`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newBuildCmd(), newInspectCmd(), newEmulationCmd(), newVersionCmd())
+	return root
+}

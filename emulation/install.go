@@ -1,0 +1,210 @@
+package emulation
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// InstallOptions configures Install.
+type InstallOptions struct {
+	// Root is where binfmt_misc is (or will be) mounted; DefaultRoot when empty.
+	Root string
+	// QEMUDir is searched for qemu-<arch>-static before PATH.
+	QEMUDir string
+	// Force replaces an existing handler that lacks the F flag or whose
+	// interpreter is missing; without it such a handler is an error.
+	Force bool
+}
+
+// Outcome is what Install did for one architecture.
+type Outcome struct {
+	Arch        string
+	Action      string // "native", "already installed", "installed", "replaced"
+	Interpreter string
+}
+
+// Install registers a static QEMU handler with the F and C flags for each
+// architecture in arches, mounting binfmt_misc first when it is not. It is
+// idempotent: a working handler is left alone and reported as such. Every
+// interpreter is found and checked before anything is written, so a missing
+// or dynamically linked QEMU leaves the kernel's state as it was.
+func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
+	root := opt.Root
+	if root == "" {
+		root = DefaultRoot
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("installing binfmt handlers needs root: run `sudo mab emulation install ...`")
+	}
+	if err := mount(root); err != nil {
+		return nil, err
+	}
+	entries, err := Entries(root)
+	if err != nil {
+		return nil, err
+	}
+
+	type step struct {
+		arch        Arch
+		interpreter string
+		replace     string // entry to remove first
+	}
+	var steps []step
+	out := make([]Outcome, len(arches))
+	for i, a := range arches {
+		out[i] = Outcome{Arch: a.Name}
+		if a.Native() {
+			out[i].Action = "native"
+			continue
+		}
+		st := statusOf(a, entries)
+		if st.Registered && st.Enabled && st.FixBinary && st.InterpreterExists {
+			out[i].Action, out[i].Interpreter = "already installed", st.Interpreter
+			continue
+		}
+		if st.Registered && !opt.Force {
+			return nil, fmt.Errorf("%s: handler %s is %s; pass --force to replace it with a static QEMU and the F flag", a.Name, st.Entry, brokenReason(st))
+		}
+		interp, err := findInterpreter(a, opt.QEMUDir)
+		if err != nil {
+			return nil, err
+		}
+		s := step{arch: a, interpreter: interp}
+		if st.Registered {
+			s.replace = st.Entry
+		}
+		steps = append(steps, s)
+	}
+
+	for _, s := range steps {
+		i := indexOf(arches, s.arch)
+		if s.replace != "" {
+			if err := remove(root, s.replace); err != nil {
+				return out, err
+			}
+			out[i].Action = "replaced"
+		} else {
+			out[i].Action = "installed"
+		}
+		if err := register(root, RegisterLine(s.arch, s.interpreter, "FC")); err != nil {
+			return out, fmt.Errorf("%s: %w", s.arch.Name, err)
+		}
+		out[i].Interpreter = s.interpreter
+	}
+	return out, nil
+}
+
+// Uninstall removes the handlers that serve arches. It returns the names of
+// the entries it removed; an architecture without a handler is skipped.
+func Uninstall(arches []Arch, root string) ([]string, error) {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("removing binfmt handlers needs root: run `sudo mab emulation uninstall ...`")
+	}
+	if !Mounted(root) {
+		return nil, nil
+	}
+	entries, err := Entries(root)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, a := range arches {
+		e, ok := find(a, entries)
+		if !ok {
+			continue
+		}
+		if err := remove(root, e.Name); err != nil {
+			return removed, err
+		}
+		removed = append(removed, e.Name)
+	}
+	return removed, nil
+}
+
+func brokenReason(st ArchStatus) string {
+	switch {
+	case !st.FixBinary:
+		return "registered without the F flag (builds in containers fail with \"no such file or directory\")"
+	case !st.Enabled:
+		return "disabled"
+	default:
+		return fmt.Sprintf("pointing at %s, which does not exist", st.Interpreter)
+	}
+}
+
+func indexOf(arches []Arch, a Arch) int {
+	for i := range arches {
+		if arches[i].Name == a.Name {
+			return i
+		}
+	}
+	return -1
+}
+
+// findInterpreter looks for qemu-<arch>-static in dir, then on PATH, and
+// refuses one that is dynamically linked.
+func findInterpreter(a Arch, dir string) (string, error) {
+	var path string
+	if dir != "" {
+		p := filepath.Join(dir, a.Interpreter())
+		if _, err := os.Stat(p); err == nil {
+			path = p
+		}
+	}
+	if path == "" {
+		p, err := exec.LookPath(a.Interpreter())
+		if err != nil {
+			return "", fmt.Errorf("%s: %s not found in --qemu-dir or PATH: install Debian's qemu-user-static or Fedora's qemu-user-static-%s", a.Name, a.Interpreter(), a.QEMU)
+		}
+		path = p
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	static, err := IsStatic(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: reading %s: %w", a.Name, path, err)
+	}
+	if !static {
+		return "", fmt.Errorf("%s: %s is dynamically linked and would fail inside containers: use a static build (Debian's qemu-user-static)", a.Name, path)
+	}
+	return path, nil
+}
+
+func mount(root string) error {
+	if Mounted(root) {
+		return nil
+	}
+	if err := unix.Mount("binfmt_misc", root, "binfmt_misc", 0, ""); err != nil {
+		return fmt.Errorf("mounting binfmt_misc at %s: %w", root, err)
+	}
+	return nil
+}
+
+func register(root, line string) error {
+	f, err := os.OpenFile(filepath.Join(root, "register"), os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("opening binfmt_misc register: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte(line)); err != nil {
+		return fmt.Errorf("registering handler: %w", err)
+	}
+	return nil
+}
+
+func remove(root, entry string) error {
+	if err := os.WriteFile(filepath.Join(root, entry), []byte("-1"), 0); err != nil {
+		return fmt.Errorf("removing binfmt_misc entry %s: %w", entry, err)
+	}
+	return nil
+}

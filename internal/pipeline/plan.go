@@ -1,0 +1,225 @@
+package pipeline
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"text/template"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mab-build/mab/builder"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// DefaultSuffix is the template of an arch tag: app:1.4 → app:1.4-arm64,
+// app:1.4-armv7.
+const DefaultSuffix = "{{.Tag}}-{{.Arch}}{{.Variant}}"
+
+// ProgressModes are the accepted values of --progress.
+var ProgressModes = []string{"auto", "plain", "tty", "quiet", "rawjson"}
+
+// Options are the flags of `mab build`, as the user typed them.
+type Options struct {
+	Platforms  []string
+	Tag        string
+	ContextDir string
+	// Dockerfile is relative to the working directory; empty means
+	// CONTEXT/Dockerfile.
+	Dockerfile string
+	BuildArgs  []string
+	// Builder is the BuildKit address; empty means $BUILDKIT_HOST, then
+	// builder.DefaultAddress.
+	Builder  string
+	Insecure bool
+	Progress string
+	// Suffix is the arch tag template; empty means DefaultSuffix.
+	Suffix string
+}
+
+// Target is one platform of a plan and the tag its image is pushed to.
+type Target struct {
+	Platform ocispec.Platform
+	Tag      name.Tag
+}
+
+// Plan is a build that passed every check that needs no daemon.
+type Plan struct {
+	Final          name.Tag
+	Targets        []Target
+	ContextDir     string
+	DockerfileDir  string
+	DockerfileName string
+	BuildArgs      map[string]string
+	Builder        string
+	Insecure       bool
+	Progress       string
+}
+
+// NewPlan validates o and derives everything the build needs. It dials
+// nothing: a plan that fails here has touched no daemon and no registry.
+// getenv resolves a --build-arg given without a value and $BUILDKIT_HOST.
+func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
+	plats, err := ParsePlatforms(o.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	if o.Tag == "" {
+		return nil, fmt.Errorf("no tag given: pass -t REGISTRY/REPO:TAG")
+	}
+	var nameOpts []name.Option
+	if o.Insecure {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	final, err := name.NewTag(o.Tag, nameOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
+	}
+	if err := checkTag(final.TagStr()); err != nil {
+		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
+	}
+	targets, err := ArchTags(final, plats, o.Suffix)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{
+		Final:    final,
+		Targets:  targets,
+		Builder:  o.Builder,
+		Insecure: o.Insecure,
+		Progress: o.Progress,
+	}
+	if p.Progress == "" {
+		p.Progress = "auto"
+	}
+	if !slices.Contains(ProgressModes, p.Progress) {
+		return nil, fmt.Errorf("invalid --progress %q: want one of %s", p.Progress, strings.Join(ProgressModes, ", "))
+	}
+	if p.Builder == "" {
+		p.Builder = getenv("BUILDKIT_HOST")
+	}
+	if p.Builder == "" {
+		p.Builder = builder.DefaultAddress
+	}
+	if p.BuildArgs, err = parseBuildArgs(o.BuildArgs, getenv); err != nil {
+		return nil, err
+	}
+	if err := p.locate(o.ContextDir, o.Dockerfile); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// locate checks that the context is a directory and the Dockerfile a file.
+func (p *Plan) locate(contextDir, dockerfile string) error {
+	if contextDir == "" {
+		return fmt.Errorf("no build context given: pass a directory, for example `.`")
+	}
+	abs, err := filepath.Abs(contextDir)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return fmt.Errorf("build context %s: %w", contextDir, unwrapPath(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("build context %s is not a directory", contextDir)
+	}
+	p.ContextDir = abs
+	if dockerfile == "" {
+		dockerfile = filepath.Join(abs, "Dockerfile")
+	}
+	df, err := filepath.Abs(dockerfile)
+	if err != nil {
+		return err
+	}
+	st, err = os.Stat(df)
+	if err != nil {
+		return fmt.Errorf("Dockerfile %s: %w", dockerfile, unwrapPath(err))
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("Dockerfile %s is not a regular file", dockerfile)
+	}
+	p.DockerfileDir, p.DockerfileName = filepath.Dir(df), filepath.Base(df)
+	return nil
+}
+
+// unwrapPath drops the path from an *os.PathError: the caller names it.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+func checkTag(tag string) error {
+	if len(tag) > 128 {
+		return fmt.Errorf("tag %q has %d characters; registries accept at most 128", tag, len(tag))
+	}
+	if !tagRe.MatchString(tag) {
+		return fmt.Errorf("tag %q may only contain letters, digits, '_', '.' and '-', and may not start with '.' or '-'", tag)
+	}
+	return nil
+}
+
+// suffixData is what the --suffix template sees.
+type suffixData struct {
+	Tag, OS, Arch, Variant string
+}
+
+// ArchTags derives the arch tag of each platform from final and the
+// template suffix (DefaultSuffix when empty). Tags that collide, exceed 128
+// characters or are not valid tags are refused.
+func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target, error) {
+	if suffix == "" {
+		suffix = DefaultSuffix
+	}
+	tmpl, err := template.New("suffix").Option("missingkey=error").Parse(suffix)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --suffix %q: %w", suffix, err)
+	}
+	out := make([]Target, 0, len(plats))
+	seen := map[string]string{}
+	for _, p := range plats {
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, suffixData{Tag: final.TagStr(), OS: p.OS, Arch: p.Architecture, Variant: p.Variant}); err != nil {
+			return nil, fmt.Errorf("invalid --suffix %q: %w", suffix, err)
+		}
+		tag := b.String()
+		plat := platforms.Format(p)
+		if err := checkTag(tag); err != nil {
+			return nil, fmt.Errorf("arch tag for %s: %w", plat, err)
+		}
+		if tag == final.TagStr() {
+			return nil, fmt.Errorf("arch tag for %s is %q, the final tag itself: the --suffix must add something", plat, tag)
+		}
+		if other, dup := seen[tag]; dup {
+			return nil, fmt.Errorf("platforms %s and %s would both be pushed as %q: use a --suffix that tells them apart", other, plat, tag)
+		}
+		seen[tag] = plat
+		out = append(out, Target{Platform: p, Tag: final.Context().Tag(tag)})
+	}
+	return out, nil
+}
+
+func parseBuildArgs(args []string, getenv func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid --build-arg %q: want KEY=VALUE", a)
+		}
+		if !ok {
+			v = getenv(k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
