@@ -1,0 +1,36 @@
+# mab's build, tests and demo. `make test` is what CI runs.
+SHELL := /bin/bash
+GO ?= go
+ENV_FILE := .e2e/env
+REGISTRY = $$MAB_TEST_REGISTRY
+
+.PHONY: build unit test e2e-up e2e-down demo bench lint clean
+
+build: ## build bin/mab
+	$(GO) build -o bin/mab ./cmd/mab
+
+unit: ## the unit suite: no daemon, no root
+	$(GO) test -short ./...
+
+e2e-up: ## install and start buildkitd, a registry, QEMU handlers and a base image
+	bash internal/testenv/up.sh
+
+e2e-down: ## stop what e2e-up started
+	bash internal/testenv/down.sh
+
+test: e2e-up ## unit and end-to-end tests against the real environment
+	$(GO) vet ./...
+	source $(ENV_FILE) && $(GO) test -count=1 -timeout 40m ./...
+
+demo: e2e-up build ## build examples/hello for three platforms and inspect it
+	source $(ENV_FILE) && ./bin/mab build --insecure --progress plain \
+	  --platform linux/amd64,linux/arm64,linux/arm/v7 \
+	  --build-arg BASE=$(REGISTRY)/busybox:latest \
+	  -t $(REGISTRY)/hello:demo examples/hello && \
+	./bin/mab inspect --insecure $(REGISTRY)/hello:demo
+
+bench: ## benchmarks (figures in README.md)
+	$(GO) test -short -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

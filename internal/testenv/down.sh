@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Stops exactly what `make e2e-up` started, by process id, and removes the
+# registry's temporary storage. Caches (.cache) are kept.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+state=$PWD/.e2e
+for name in buildkitd registry; do
+  pidfile=$state/$name.pid
+  [ -f "$pidfile" ] || continue
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    echo "e2e-down: stopped $name ($pid)" >&2
+  fi
+  rm -f "$pidfile"
+done
+if [ -f "$state/registry.data" ]; then
+  rm -rf "$(cat "$state/registry.data")" "$state/registry.data"
+fi
+rm -f "$state/env"

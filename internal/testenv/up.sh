@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Starts mab's end-to-end environment, installing what is missing:
+# runc, qemu-user-static, buildkitd (built at the version of mab's BuildKit
+# client), the distribution registry, QEMU handlers for arm64 and arm
+# (through mab itself), and a multi-arch busybox:latest in the registry.
+# Idempotent: what runs already is left running. `make e2e-down` stops it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD
+cache=${MAB_E2E_CACHE:-$top/.cache}
+state=$top/.e2e
+port=${MAB_REGISTRY_PORT:-5055}
+registry_version=v3.1.2
+mkdir -p "$cache/bin" "$cache/debs" "$state"
+
+log() { printf 'e2e-up: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+
+[ "$(id -u)" = 0 ] || die "needs root (buildkitd, runc and binfmt_misc do): run it with sudo"
+
+# --- Debian packages ---------------------------------------------------------
+need_pkgs=()
+command -v runc >/dev/null || need_pkgs+=(runc)
+command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
+debs_missing=0
+for arch in amd64 arm64 armhf; do
+  ls "$cache/debs"/busybox-static_*_"$arch".deb >/dev/null 2>&1 || debs_missing=1
+done
+if [ ${#need_pkgs[@]} -gt 0 ] || [ $debs_missing = 1 ]; then
+  for arch in arm64 armhf; do
+    dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+  done
+  log "apt-get update"
+  # A mirror in mid-sync fails one index now and then: retry, then go on
+  # with what was fetched (a missing package fails clearly below).
+  for try in 1 2 3; do
+    apt-get update -qq >"$state/apt-update.log" 2>&1 && break
+    [ $try = 3 ] && log "apt-get update reported errors, continuing: $(grep -m1 '^E:' "$state/apt-update.log")"
+    sleep $((try * 5))
+  done
+  if [ ${#need_pkgs[@]} -gt 0 ]; then
+    log "installing ${need_pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  fi
+  if [ $debs_missing = 1 ]; then
+    log "downloading busybox-static for amd64, arm64, armhf"
+    (cd "$cache/debs" && apt-get download -qq busybox-static:amd64 busybox-static:arm64 busybox-static:armhf)
+  fi
+fi
+
+# --- buildkitd, at the version of mab's client library -------------------------
+bk_version=$(go list -m -f '{{.Version}}' github.com/moby/buildkit)
+buildkitd=$cache/bin/buildkitd-$bk_version
+buildctl=$cache/bin/buildctl-$bk_version
+if [ ! -x "$buildkitd" ] || [ ! -x "$buildctl" ]; then
+  log "building buildkitd $bk_version (about 5 minutes on 2 cores, once)"
+  src=$cache/buildkitd-src
+  rm -rf "$src" && mkdir -p "$src"
+  # BuildKit's go.mod has exclude directives, so `go install pkg@version`
+  # refuses it; a module of our own that requires it builds it.
+  (cd "$src" && go mod init mab.local/buildkitd >/dev/null 2>&1 &&
+    go get "github.com/moby/buildkit/cmd/buildkitd@$bk_version" "github.com/moby/buildkit/cmd/buildctl@$bk_version" >/dev/null 2>&1 &&
+    go build -o "$buildkitd.tmp" github.com/moby/buildkit/cmd/buildkitd &&
+    go build -o "$buildctl.tmp" github.com/moby/buildkit/cmd/buildctl) || die "building buildkitd failed"
+  mv "$buildkitd.tmp" "$buildkitd" && mv "$buildctl.tmp" "$buildctl"
+fi
+ln -sf "$buildctl" "$cache/bin/buildctl"
+
+# --- the distribution registry -----------------------------------------------
+registry=$cache/bin/registry-$registry_version
+if [ ! -x "$registry" ]; then
+  log "installing the distribution registry $registry_version"
+  GOBIN=$cache/bin/registry-gobin go install "github.com/distribution/distribution/v3/cmd/registry@$registry_version"
+  mv "$cache/bin/registry-gobin/registry" "$registry"
+fi
+
+# --- mab itself, and the QEMU handlers through it ------------------------------
+go build -o "$top/bin/mab" ./cmd/mab
+"$top/bin/mab" emulation install arm64 arm
+
+# --- start the registry --------------------------------------------------------
+if ! alive registry; then
+  data=$(mktemp -d /tmp/mab-e2e-registry.XXXXXX)
+  echo "$data" >"$state/registry.data"
+  cat >"$state/registry.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YML
+  log "starting registry on 127.0.0.1:$port"
+  setsid "$registry" serve "$state/registry.yml" >"$state/registry.log" 2>&1 </dev/null &
+  echo $! >"$state/registry.pid"
+fi
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || die "registry did not start: $(tail -3 "$state/registry.log")"
+
+# --- start buildkitd -------------------------------------------------------------
+sock=$state/buildkitd.sock
+if ! alive buildkitd; then
+  cat >"$state/buildkitd.toml" <<TOML
+[worker.oci]
+  enabled = true
+  gc = true
+[worker.containerd]
+  enabled = false
+[registry."127.0.0.1:$port"]
+  http = true
+  insecure = true
+TOML
+  log "starting buildkitd $bk_version"
+  rm -f "$sock"
+  setsid "$buildkitd" --config "$state/buildkitd.toml" --root "$state/buildkitd-root" \
+    --addr "unix://$sock" >"$state/buildkitd.log" 2>&1 </dev/null &
+  echo $! >"$state/buildkitd.pid"
+fi
+for _ in $(seq 1 100); do
+  "$buildctl" --addr "unix://$sock" debug workers >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$buildctl" --addr "unix://$sock" debug workers >/dev/null || die "buildkitd did not start: $(tail -3 "$state/buildkitd.log")"
+
+# --- the base image --------------------------------------------------------------
+for arch in amd64 arm64 armhf; do
+  if [ ! -x "$cache/busybox/$arch/bin/busybox" ]; then
+    rm -rf "$cache/busybox/$arch" && mkdir -p "$cache/busybox/$arch"
+    dpkg-deb -x "$(ls "$cache/debs"/busybox-static_*_"$arch".deb | head -1)" "$cache/busybox/$arch"
+  fi
+done
+go run ./internal/testenv/seed -registry "127.0.0.1:$port" -busybox "$cache/busybox" -repo busybox:latest
+
+cat >"$state/env" <<ENV
+export BUILDKIT_HOST=unix://$sock
+export MAB_TEST_REGISTRY=127.0.0.1:$port
+ENV
+cat "$state/env"
