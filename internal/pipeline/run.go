@@ -96,7 +96,7 @@ func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error 
 	for _, h := range have {
 		haveStr = append(haveStr, platforms.Format(h))
 	}
-	return fmt.Errorf("builder %s cannot run %s (it runs %s): register QEMU handlers with `sudo mab emulation install %s`, then restart buildkitd",
+	return fmt.Errorf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
 		bk.Address(), strings.Join(missing, ", "), strings.Join(haveStr, ", "), strings.Join(slices.Compact(arches), " "))
 }
 

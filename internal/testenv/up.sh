@@ -81,6 +81,9 @@ go build -o "$top/bin/mab" ./cmd/mab
 
 # --- start the registry --------------------------------------------------------
 if ! alive registry; then
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is in use by another program: set MAB_REGISTRY_PORT to a free port"
+  fi
   data=$(mktemp -d /tmp/mab-e2e-registry.XXXXXX)
   echo "$data" >"$state/registry.data"
   cat >"$state/registry.yml" <<YML

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/testenv"
+)
+
+func writeDockerfile(t *testing.T, dir, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unsupportedPlatform returns a platform the test builder cannot run. The
+// environment registers handlers for arm64 and arm only, so one of these is
+// always missing there.
+func unsupportedPlatform(t *testing.T, e testenv.Env) string {
+	t.Helper()
+	ctx := context.Background()
+	bk, err := builder.Dial(ctx, e.BuildkitHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cand := range []string{"linux/s390x", "linux/ppc64le", "linux/mips64le", "linux/loong64", "linux/riscv64"} {
+		p := platforms.MustParse(cand)
+		found := false
+		for _, h := range have {
+			if platforms.NewMatcher(h).Match(p) {
+				found = true
+			}
+		}
+		if !found {
+			return cand
+		}
+	}
+	t.Fatalf("the builder runs every candidate platform (%v): this environment has more handlers than e2e-up registers", have)
+	return ""
+}
