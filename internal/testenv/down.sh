@@ -4,13 +4,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 state=$PWD/.e2e
-for name in buildkitd registry; do
+for name in dockerd buildkitd registry; do
   pidfile=$state/$name.pid
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     echo "e2e-down: stopped $name ($pid)" >&2
   fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts mab's end-to-end environment, installing what is missing:
 # runc, qemu-user-static, buildkitd (built at the version of mab's BuildKit
-# client), the distribution registry, QEMU handlers for arm64 and arm
+# client), the distribution registry, dockerd from Debian's docker.io, QEMU handlers for arm64 and arm
 # (through mab itself), and a multi-arch busybox:latest in the registry.
 # Idempotent: what runs already is left running. `make e2e-down` stops it.
 set -euo pipefail
@@ -23,6 +23,7 @@ alive() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null
 need_pkgs=()
 command -v runc >/dev/null || need_pkgs+=(runc)
 command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 debs_missing=0
 for arch in amd64 arm64 armhf; do
   ls "$cache/debs"/busybox-static_*_"$arch".deb >/dev/null 2>&1 || debs_missing=1
@@ -135,6 +136,22 @@ for _ in $(seq 1 100); do
 done
 "$buildctl" --addr "unix://$sock" debug workers >/dev/null || die "buildkitd did not start: $(tail -3 "$state/buildkitd.log")"
 
+# --- start dockerd (Debian's docker.io), on a socket and data root of its own ---
+docker_sock=$state/docker.sock
+if ! alive dockerd; then
+  log "starting dockerd $(dockerd --version | sed 's/^Docker version //')"
+  rm -f "$docker_sock"
+  setsid dockerd --host "unix://$docker_sock" --pidfile "$state/dockerd.pid" \
+    --data-root "$state/docker-data" --exec-root "$state/docker-exec" \
+    --bridge=none --iptables=false --ip6tables=false \
+    --insecure-registry "127.0.0.1:$port" >"$state/dockerd.log" 2>&1 </dev/null &
+fi
+for _ in $(seq 1 100); do
+  DOCKER_HOST=unix://$docker_sock docker version >/dev/null 2>&1 && break
+  sleep 0.3
+done
+DOCKER_HOST=unix://$docker_sock docker version >/dev/null || die "dockerd did not start: $(tail -3 "$state/dockerd.log")"
+
 # --- the base image --------------------------------------------------------------
 for arch in amd64 arm64 armhf; do
   if [ ! -x "$cache/busybox/$arch/bin/busybox" ]; then
@@ -147,5 +164,6 @@ go run ./internal/testenv/seed -registry "127.0.0.1:$port" -busybox "$cache/busy
 cat >"$state/env" <<ENV
 export BUILDKIT_HOST=unix://$sock
 export MAB_TEST_REGISTRY=127.0.0.1:$port
+export DOCKER_HOST=unix://$docker_sock
 ENV
 cat "$state/env"
