@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"maps"
 	"sync"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/filesync"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/tonistiigi/fsutil"
 	fstypes "github.com/tonistiigi/fsutil/types"
@@ -29,26 +30,41 @@ type Target struct {
 	Name string
 }
 
-// Request describes one Dockerfile built for several platforms.
+// Request describes one Dockerfile built for several platforms. Every
+// field but Targets and Limit is the same for each platform.
 type Request struct {
 	// ContextDir is the build context; DockerfileDir and DockerfileName
 	// locate the Dockerfile (the directory is sent as its own local mount).
 	ContextDir     string
 	DockerfileDir  string
 	DockerfileName string
-	// BuildArgs are passed to the frontend as build-arg:KEY.
-	BuildArgs map[string]string
-	// Insecure lets BuildKit push to a plain-HTTP registry.
+	BuildArgs      map[string]string
+	// Target is the stage to build; empty means the last.
+	Target string
+	// Labels go into each image config; Annotations onto each manifest.
+	Labels      map[string]string
+	Annotations map[string]string
+	Secrets     []Secret
+	SSH         []SSH
+	NoCache     bool
+	// Pull always resolves base images anew.
+	Pull bool
+	// CacheFrom and CacheTo may hold "{arch}", replaced per platform.
+	CacheFrom, CacheTo []Cache
+	// Attest turns on attestations: "provenance" and "sbom" map to the
+	// values of BuildKit's attest:provenance and attest:sbom options.
+	Attest map[string]string
+	// Insecure lets BuildKit push to and pull from a plain-HTTP registry.
 	Insecure bool
 	Targets  []Target
-	// Progress is the display mode: auto, tty, plain, quiet or rawjson.
-	Progress string
-	// ProgressOut receives the display; nil discards it.
-	ProgressOut io.Writer
+	// Limit, when not nil, bounds the solves running at once, across every
+	// builder that shares it: each solve holds one slot.
+	Limit chan struct{}
 }
 
 // Result is the outcome of one Target. Err is nil when the image was built
-// and pushed; Digest is then the manifest digest BuildKit pushed.
+// and pushed; Digest is then the manifest (or, with attestations, index)
+// digest that was pushed.
 type Result struct {
 	Target   Target
 	Digest   string
@@ -56,11 +72,11 @@ type Result struct {
 	Err      error
 }
 
-// Build solves req once per target, all concurrently and all in one session,
-// and returns one Result per target in the order of req.Targets. A failing
-// target does not stop the others; the error returned is only for failures
-// that stopped every target (the session or the display).
-func (c *Client) Build(ctx context.Context, req Request) ([]Result, error) {
+// Build solves req once per target on this builder, all in one session and
+// concurrently up to req.Limit, showing progress on disp. It returns one
+// Result per target in the order of req.Targets. A failing target does not
+// stop the others; the error is for failures that stop every target.
+func (c *Client) Build(ctx context.Context, req Request, disp *Display) ([]Result, error) {
 	sess, err := c.newSession(ctx, req)
 	if err != nil {
 		return nil, err
@@ -74,33 +90,66 @@ func (c *Client) Build(ctx context.Context, req Request) ([]Result, error) {
 		<-sessDone
 	}()
 
-	out := req.ProgressOut
-	if out == nil {
-		out = io.Discard
-	}
-	disp, err := newDisplay(ctx, out, req.Progress)
-	if err != nil {
-		return nil, fmt.Errorf("starting progress display: %w", err)
-	}
-
 	results := make([]Result, len(req.Targets))
 	var wg sync.WaitGroup
 	for i, t := range req.Targets {
-		ch := disp.channel(platforms.Format(t.Platform))
 		wg.Go(func() {
-			results[i] = c.solve(ctx, sess, req, t, ch)
+			if req.Limit != nil {
+				select {
+				case req.Limit <- struct{}{}:
+					defer func() { <-req.Limit }()
+				case <-ctx.Done():
+					results[i] = Result{Target: t, Err: fmt.Errorf("building %s: %w", platforms.Format(t.Platform), ctx.Err())}
+					return
+				}
+			}
+			results[i] = c.solve(ctx, sess, req, t, disp)
 		})
 	}
 	wg.Wait()
-	if err := disp.wait(); err != nil && ctx.Err() == nil {
-		return results, fmt.Errorf("progress display: %w", err)
-	}
 	return results, nil
 }
 
-func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, t Target, ch chan *bkclient.SolveStatus) Result {
+func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, t Target, disp *Display) Result {
 	start := time.Now()
+	plat := platforms.Format(t.Platform)
 	res := Result{Target: t}
+	arch := t.Platform.Architecture + t.Platform.Variant
+	resp, err := c.bk.Solve(ctx, nil, bkclient.SolveOpt{
+		Frontend:              "dockerfile.v0",
+		FrontendAttrs:         frontendAttrs(req, t),
+		Exports:               []bkclient.ExportEntry{c.export(req, t)},
+		CacheImports:          expandCache(req.CacheFrom, arch, req.Insecure),
+		CacheExports:          expandCache(req.CacheTo, arch, req.Insecure),
+		SharedSession:         sess,
+		SessionPreInitialized: true,
+	}, disp.channel(plat))
+	if err != nil {
+		res.Duration = time.Since(start)
+		res.Err = fmt.Errorf("building %s: %w", plat, err)
+		return res
+	}
+	if c.docker != nil {
+		done := disp.Step(fmt.Sprintf("[%s] pushing %s through the Docker daemon", plat, t.Name))
+		res.Digest, err = c.docker.push(ctx, t.Name)
+		done(err)
+		if err != nil {
+			res.Duration = time.Since(start)
+			res.Err = fmt.Errorf("building %s: %w", plat, err)
+			return res
+		}
+	} else {
+		res.Digest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+	}
+	res.Duration = time.Since(start)
+	if res.Digest == "" {
+		res.Err = fmt.Errorf("building %s: BuildKit reported no image digest for %s", plat, t.Name)
+	}
+	return res
+}
+
+// frontendAttrs are the dockerfile.v0 options of one target.
+func frontendAttrs(req Request, t Target) map[string]string {
 	attrs := map[string]string{
 		"filename": req.DockerfileName,
 		"platform": platforms.Format(t.Platform),
@@ -108,36 +157,46 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}
-	export := map[string]string{"name": t.Name, "push": "true"}
-	if req.Insecure {
-		export["registry.insecure"] = "true"
+	for k, v := range req.Labels {
+		attrs["label:"+k] = v
 	}
-	resp, err := c.bk.Solve(ctx, nil, bkclient.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: attrs,
-		Exports: []bkclient.ExportEntry{{
-			Type:  bkclient.ExporterImage,
-			Attrs: maps.Clone(export),
-		}},
-		SharedSession:         sess,
-		SessionPreInitialized: true,
-	}, ch)
-	res.Duration = time.Since(start)
-	if err != nil {
-		res.Err = fmt.Errorf("building %s: %w", platforms.Format(t.Platform), err)
-		return res
+	if req.Target != "" {
+		attrs["target"] = req.Target
 	}
-	res.Digest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
-	if res.Digest == "" {
-		res.Err = fmt.Errorf("building %s: BuildKit reported no image digest for %s", platforms.Format(t.Platform), t.Name)
+	if req.NoCache {
+		attrs["no-cache"] = ""
 	}
-	return res
+	if req.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	for k, v := range req.Attest {
+		attrs["attest:"+k] = v
+	}
+	return attrs
 }
 
-// newSession prepares the one session every solve shares: the context and
-// Dockerfile directories, and registry credentials from the Docker config.
-// Its shared key is derived from the context path, so that BuildKit can
-// sync a context it saw before incrementally.
+// export is the exporter of one target: a push from BuildKit, or, for a
+// Docker daemon, an image in its store that is pushed afterwards.
+func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
+	attrs := map[string]string{"name": t.Name}
+	for k, v := range req.Annotations {
+		attrs["annotation."+k] = v
+	}
+	if c.docker != nil {
+		return bkclient.ExportEntry{Type: "moby", Attrs: attrs}
+	}
+	attrs["push"] = "true"
+	if req.Insecure {
+		attrs["registry.insecure"] = "true"
+	}
+	return bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs}
+}
+
+// newSession prepares the one session every solve of this builder shares:
+// the context and Dockerfile directories, registry credentials from the
+// Docker config, secrets and SSH agents. Its shared key is derived from the
+// builder and the context path, so BuildKit syncs a context it saw before
+// incrementally.
 func (c *Client) newSession(ctx context.Context, req Request) (*session.Session, error) {
 	sum := sha256.Sum256([]byte(c.addr + "\x00" + req.ContextDir))
 	sess, err := session.NewSession(ctx, "mab-"+hex.EncodeToString(sum[:8]))
@@ -159,6 +218,20 @@ func (c *Client) newSession(ctx context.Context, req Request) (*session.Session,
 	sess.Allow(authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(config.LoadDefaultConfigFile(io.Discard)),
 	}))
+	if len(req.Secrets) > 0 {
+		store, err := secretsprovider.NewStore(req.Secrets)
+		if err != nil {
+			return nil, fmt.Errorf("reading secrets: %w", err)
+		}
+		sess.Allow(secretsprovider.NewSecretProvider(store))
+	}
+	if len(req.SSH) > 0 {
+		sp, err := sshprovider.NewSSHAgentProvider(req.SSH)
+		if err != nil {
+			return nil, fmt.Errorf("opening SSH agents: %w", err)
+		}
+		sess.Allow(sp)
+	}
 	return sess, nil
 }
 

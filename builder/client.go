@@ -18,23 +18,58 @@ const DefaultAddress = "unix:///run/buildkit/buildkitd.sock"
 // be reached at all, as opposed to a build that failed.
 var ErrUnreachable = errors.New("builder unreachable")
 
-// Client is a connection to one BuildKit endpoint.
-type Client struct {
-	addr string
-	bk   *bkclient.Client
+// TLS holds the client certificates for a tcp:// endpoint. Empty fields
+// are not used; CACert alone verifies the server without a client cert.
+type TLS struct {
+	ServerName string
+	CACert     string
+	Cert       string
+	Key        string
 }
 
-// Dial connects to the BuildKit endpoint at addr (unix:// or tcp://). The
-// connection is made lazily; Platforms is the first call that proves it.
-func Dial(ctx context.Context, addr string) (*Client, error) {
+// Client is a connection to one BuildKit endpoint.
+type Client struct {
+	addr   string
+	bk     *bkclient.Client
+	docker *dockerDaemon // non-nil when the endpoint is a Docker daemon
+}
+
+// Dial connects to the BuildKit endpoint at addr:
+//
+//	unix:///run/buildkit/buildkitd.sock   a buildkitd socket
+//	tcp://host:1234                        a buildkitd on the network (with tls)
+//	ssh://user@host                        a buildkitd socket reached over ssh
+//	docker-container://NAME                buildkitd in a Docker container
+//	kube-pod://NAME?namespace=NS           buildkitd in a Kubernetes pod
+//	docker                                 the BuildKit inside the Docker daemon of $DOCKER_HOST
+//	docker+unix:///var/run/docker.sock     the BuildKit inside that Docker daemon
+//
+// The connection is made lazily; Platforms is the first call that proves it.
+func Dial(ctx context.Context, addr string, tls TLS) (*Client, error) {
+	if addr == "docker" || strings.HasPrefix(addr, "docker+") {
+		return dialDocker(ctx, addr)
+	}
 	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("%w: no BuildKit socket at %s: start buildkitd (or `make e2e-up` in mab's checkout), or pass --builder / set BUILDKIT_HOST", ErrUnreachable, addr)
 		}
 	}
-	bk, err := bkclient.New(ctx, addr)
+	var opts []bkclient.ClientOpt
+	if tls.CACert != "" || tls.Cert != "" || tls.ServerName != "" {
+		if !strings.HasPrefix(addr, "tcp://") {
+			return nil, fmt.Errorf("TLS options need a tcp:// builder, not %s", addr)
+		}
+		opts = append(opts, bkclient.WithServerConfig(tls.ServerName, tls.CACert))
+		if tls.Cert != "" || tls.Key != "" {
+			if tls.Cert == "" || tls.Key == "" {
+				return nil, errors.New("--tlscert and --tlskey go together")
+			}
+			opts = append(opts, bkclient.WithCredentials(tls.Cert, tls.Key))
+		}
+	}
+	bk, err := bkclient.New(ctx, addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("%w: dialling BuildKit at %s: %v", ErrUnreachable, addr, err)
+		return nil, fmt.Errorf("%w: dialling BuildKit at %s: %v", ErrUnreachable, addr, firstLine(err))
 	}
 	return &Client{addr: addr, bk: bk}, nil
 }
@@ -42,13 +77,24 @@ func Dial(ctx context.Context, addr string) (*Client, error) {
 // Address returns the endpoint this client talks to.
 func (c *Client) Address() string { return c.addr }
 
+// IsDocker reports whether the endpoint is a Docker daemon's BuildKit,
+// whose images land in the daemon and are pushed through the Docker API.
+func (c *Client) IsDocker() bool { return c.docker != nil }
+
 // Close releases the connection.
-func (c *Client) Close() error { return c.bk.Close() }
+func (c *Client) Close() error {
+	err := c.bk.Close()
+	if c.docker != nil {
+		err = errors.Join(err, c.docker.api.Close())
+	}
+	return err
+}
 
 // Platforms returns the platforms that the endpoint's workers can run,
-// natively or through emulation, in the order the workers report them. It
-// uses ListWorkers, which every BuildKit answers (Info is not implemented by
-// the BuildKit inside older Docker daemons).
+// natively or through emulation, in the order the workers report them (the
+// native ones first). It uses ListWorkers, which every BuildKit answers
+// (Info is not implemented by the BuildKit inside older Docker daemons),
+// and which re-reads the emulators on each call.
 func (c *Client) Platforms(ctx context.Context) ([]ocispec.Platform, error) {
 	workers, err := c.bk.ListWorkers(ctx)
 	if err != nil {

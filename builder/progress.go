@@ -4,30 +4,31 @@ import (
 	"context"
 	"io"
 	"sync"
+	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	digest "github.com/opencontainers/go-digest"
 )
 
-// display shows the progress of several solves in one display. Each solve
-// writes to its own channel; its vertices are renamed "[prefix] name" and
-// given digests of their own, so that identical steps of two platforms (the
-// context transfer, say) stay two lines instead of merging into one.
-type display struct {
+// Display shows the progress of several solves, on one or more builders,
+// in one display. Each solve writes to its own channel; its vertices are
+// renamed "[prefix] name" and given digests of their own, so identical
+// steps of two platforms (the context transfer, say) stay two lines.
+type Display struct {
 	merged chan *bkclient.SolveStatus
 	wg     sync.WaitGroup
 	done   chan error
 }
 
-// newDisplay starts a display in mode (auto, tty, plain, quiet, rawjson)
-// writing to w. Call channel once per solve, then wait.
-func newDisplay(ctx context.Context, w io.Writer, mode string) (*display, error) {
+// NewDisplay starts a display in mode (auto, tty, plain, quiet, rawjson)
+// writing to w. Every channel it hands out must be closed before Wait.
+func NewDisplay(ctx context.Context, w io.Writer, mode string) (*Display, error) {
 	d, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
 	if err != nil {
 		return nil, err
 	}
-	p := &display{merged: make(chan *bkclient.SolveStatus), done: make(chan error, 1)}
+	p := &Display{merged: make(chan *bkclient.SolveStatus), done: make(chan error, 1)}
 	go func() {
 		// The display must drain until every solve closed its channel, even
 		// after ctx is cancelled, or a solve would block sending its status.
@@ -37,9 +38,9 @@ func newDisplay(ctx context.Context, w io.Writer, mode string) (*display, error)
 	return p, nil
 }
 
-// channel returns a channel for one solve whose statuses are shown with
-// prefix. Solve closes it when it returns.
-func (p *display) channel(prefix string) chan *bkclient.SolveStatus {
+// channel returns a channel whose statuses are shown with prefix. Whoever
+// writes to it closes it.
+func (p *Display) channel(prefix string) chan *bkclient.SolveStatus {
 	ch := make(chan *bkclient.SolveStatus)
 	p.wg.Add(1)
 	go func() {
@@ -51,15 +52,36 @@ func (p *display) channel(prefix string) chan *bkclient.SolveStatus {
 	return ch
 }
 
-// wait returns once every channel has been closed and the display has
+// Step shows a step that is not a solve (a merge, a push through Docker)
+// as a vertex of its own, and returns a function that completes it.
+func (p *Display) Step(name string) func(error) {
+	ch := p.channel("mab")
+	dgst := digest.FromString(name + time.Now().String())
+	start := time.Now()
+	ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{{Digest: dgst, Name: name, Started: &start}}}
+	return func(err error) {
+		end := time.Now()
+		v := &bkclient.Vertex{Digest: dgst, Name: name, Started: &start, Completed: &end}
+		if err != nil {
+			v.Error = err.Error()
+		}
+		ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{v}}
+		close(ch)
+	}
+}
+
+// Wait returns once every channel has been closed and the display has
 // printed its last line.
-func (p *display) wait() error {
+func (p *Display) Wait() error {
 	p.wg.Wait()
 	close(p.merged)
 	return <-p.done
 }
 
 func prefixStatus(prefix string, s *bkclient.SolveStatus) *bkclient.SolveStatus {
+	if prefix == "mab" {
+		return s
+	}
 	out := &bkclient.SolveStatus{}
 	for _, v := range s.Vertexes {
 		nv := *v

@@ -28,14 +28,30 @@ and the summary go to stderr.`,
   mab build --insecure --platform linux/amd64,linux/arm64 \
     --build-arg BASE=127.0.0.1:5000/busybox:latest -t 127.0.0.1:5000/hello:dev examples/hello
 
-  # another BuildKit
-  mab build --builder tcp://buildkit.internal:1234 --platform linux/arm64 -t reg/app:1 .`,
+  # another BuildKit, with TLS; or the Docker daemon's own BuildKit
+  mab build --builder tcp://buildkit.internal:1234 --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem \
+    --platform linux/arm64 -t reg/app:1 .
+  mab build --builder docker --platform linux/amd64,linux/arm64 -t reg/app:1 .
+
+  # arm64 on a native arm64 BuildKit, the rest here under emulation
+  mab build --node linux/arm64=tcp://arm-host:1234 --platform linux/amd64,linux/arm64 -t reg/app:1 .
+
+  # per-architecture registry cache, secrets, metadata for CI
+  mab build --platform linux/amd64,linux/arm64 -t reg/app:1 \
+    --cache-from type=registry,ref=reg/app:cache-{arch} --cache-to type=registry,ref=reg/app:cache-{arch},mode=max \
+    --secret id=npmrc,src=$HOME/.npmrc --metadata-file build.json .
+
+  # what would happen, without building
+  mab build --dry-run --platform linux/amd64,linux/arm64,linux/arm/v7 -t reg/app:1 .`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ContextDir = args[0]
 			plan, err := pipeline.NewPlan(o, os.Getenv)
 			if err != nil {
 				return err
+			}
+			if plan.DryRun {
+				return pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout())
 			}
 			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
 			if err != nil {
@@ -54,6 +70,26 @@ and the summary go to stderr.`,
 	f.BoolVar(&o.Insecure, "insecure", false, "allow a plain-HTTP registry")
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
 	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")
+	f.StringVar(&o.Target, "target", "", "build this stage of the Dockerfile")
+	f.StringArrayVar(&o.Labels, "label", nil, "image config label KEY=VALUE")
+	f.StringArrayVar(&o.Annotations, "annotation", nil, "manifest annotation KEY=VALUE on each platform's image")
+	f.StringArrayVar(&o.Secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
+	f.StringArrayVar(&o.SSH, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID=SOCKET|KEY")
+	f.BoolVar(&o.NoCache, "no-cache", false, "do not use the build cache")
+	f.BoolVar(&o.Pull, "pull", false, "always resolve base images anew")
+	f.StringArrayVar(&o.CacheFrom, "cache-from", nil, "cache source, e.g. type=registry,ref=REPO:cache-{arch} ({arch} is amd64, arm64, armv7…)")
+	f.StringArrayVar(&o.CacheTo, "cache-to", nil, "cache destination, e.g. type=registry,ref=REPO:cache-{arch},mode=max")
+	f.StringVar(&o.Provenance, "provenance", "", "provenance attestation: true, false or mode=min|max (default off)")
+	f.StringVar(&o.SBOM, "sbom", "", "SBOM attestation: true, false or generator=IMAGE (default off)")
+	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result (per platform: tag, digest, duration, emulated) as JSON to this file")
+	f.BoolVar(&o.Load, "load", false, "after the push, load the host's platform into the Docker daemon ($DOCKER_HOST) under the final tag")
+	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (platforms, arch tags, builders, native or emulated) and stop")
+	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT (also $MAB_NODES)")
+	f.StringVar(&o.TLS.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
+	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")
+	f.StringVar(&o.TLS.Key, "tlskey", "", "client key for a tcp:// builder")
+	f.StringVar(&o.TLS.ServerName, "tlsservername", "", "server name expected in a tcp:// builder's certificate")
 	_ = cmd.MarkFlagRequired("platform")
 	_ = cmd.MarkFlagRequired("tag")
 	return cmd

@@ -25,7 +25,7 @@ func writeDockerfile(t *testing.T, dir, content string) {
 func unsupportedPlatform(t *testing.T, e testenv.Env) string {
 	t.Helper()
 	ctx := context.Background()
-	bk, err := builder.Dial(ctx, e.BuildkitHost)
+	bk, err := builder.Dial(ctx, e.BuildkitHost, builder.TLS{})
 	if err != nil {
 		t.Fatal(err)
 	}

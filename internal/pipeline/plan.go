@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"text/template"
@@ -39,6 +40,18 @@ type Options struct {
 	Progress string
 	// Suffix is the arch tag template; empty means DefaultSuffix.
 	Suffix string
+
+	Target              string
+	Labels, Annotations []string // KEY=VALUE
+	Secrets, SSH        []string
+	NoCache, Pull       bool
+	CacheFrom, CacheTo  []string
+	Provenance, SBOM    string
+	MetadataFile        string
+	Load, DryRun        bool
+	Parallel            int
+	Nodes               []string // PLATFORM=ENDPOINT
+	TLS                 builder.TLS
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -58,6 +71,14 @@ type Plan struct {
 	Builder        string
 	Insecure       bool
 	Progress       string
+	// Build holds the solve options shared by every platform, parsed.
+	Build builder.Request
+	// Nodes sends a platform (platforms.Format) to its own builder.
+	Nodes        map[string]string
+	TLS          builder.TLS
+	Parallel     int
+	MetadataFile string
+	Load, DryRun bool
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
@@ -110,6 +131,19 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	}
 	if err := p.locate(o.ContextDir, o.Dockerfile); err != nil {
 		return nil, err
+	}
+	if err := p.parseBuild(o); err != nil {
+		return nil, err
+	}
+	if p.Nodes, err = parseNodes(o.Nodes, getenv("MAB_NODES")); err != nil {
+		return nil, err
+	}
+	if o.Parallel < 0 {
+		return nil, fmt.Errorf("invalid --parallel %d: want 0 (all at once) or more", o.Parallel)
+	}
+	p.Parallel, p.TLS, p.MetadataFile, p.Load, p.DryRun = o.Parallel, o.TLS, o.MetadataFile, o.Load, o.DryRun
+	if p.Load && p.hostTarget() < 0 {
+		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platforms.Format(platforms.DefaultSpec()))
 	}
 	return p, nil
 }
@@ -207,6 +241,102 @@ func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target
 		out = append(out, Target{Platform: p, Tag: final.Context().Tag(tag)})
 	}
 	return out, nil
+}
+
+// parseBuild checks and parses the options every solve shares.
+func (p *Plan) parseBuild(o Options) error {
+	b := builder.Request{
+		ContextDir: p.ContextDir, DockerfileDir: p.DockerfileDir, DockerfileName: p.DockerfileName,
+		BuildArgs: p.BuildArgs, Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Insecure: p.Insecure,
+	}
+	var err error
+	if b.Labels, err = keyValues("--label", o.Labels); err != nil {
+		return err
+	}
+	if b.Annotations, err = keyValues("--annotation", o.Annotations); err != nil {
+		return err
+	}
+	for _, s := range o.Secrets {
+		sec, err := builder.ParseSecret(s)
+		if err != nil {
+			return err
+		}
+		b.Secrets = append(b.Secrets, sec)
+	}
+	for _, s := range o.SSH {
+		ssh, err := builder.ParseSSH(s)
+		if err != nil {
+			return err
+		}
+		b.SSH = append(b.SSH, ssh)
+	}
+	for _, s := range o.CacheFrom {
+		c, err := builder.ParseCache(s)
+		if err != nil {
+			return fmt.Errorf("--cache-from: %w", err)
+		}
+		b.CacheFrom = append(b.CacheFrom, c)
+	}
+	for _, s := range o.CacheTo {
+		c, err := builder.ParseCache(s)
+		if err != nil {
+			return fmt.Errorf("--cache-to: %w", err)
+		}
+		b.CacheTo = append(b.CacheTo, c)
+	}
+	b.Attest = map[string]string{}
+	for _, a := range []struct{ kind, flag, value, onValue string }{
+		{"provenance", "--provenance", o.Provenance, "mode=min"},
+		{"sbom", "--sbom", o.SBOM, ""},
+	} {
+		v, on, err := attestation(a.flag, a.value, a.onValue)
+		if err != nil {
+			return err
+		}
+		if on {
+			b.Attest[a.kind] = v
+		}
+	}
+	p.Build = b
+	return nil
+}
+
+// attestation reads --provenance or --sbom: empty or false is off, true
+// is on with onValue, KEY=VALUE,… is on with those options.
+func attestation(flag, v, onValue string) (string, bool, error) {
+	switch strings.ToLower(v) {
+	case "", "false", "0":
+		return "", false, nil
+	case "true", "1":
+		return onValue, true, nil
+	}
+	if !strings.Contains(v, "=") {
+		return "", false, fmt.Errorf("invalid %s %q: want true, false or KEY=VALUE,…", flag, v)
+	}
+	return v, true, nil
+}
+
+func keyValues(flag string, in []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range in {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid %s %q: want KEY=VALUE", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// hostTarget is the index of the target that the host runs natively, or -1.
+func (p *Plan) hostTarget() int {
+	host := platforms.Only(platforms.DefaultSpec())
+	for i, t := range p.Targets {
+		if host.Match(t.Platform) && t.Platform.Architecture == runtime.GOARCH {
+			return i
+		}
+	}
+	return -1
 }
 
 func parseBuildArgs(args []string, getenv func(string) string) (map[string]string, error) {

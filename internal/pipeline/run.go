@@ -5,142 +5,156 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
-	"text/tabwriter"
+	"sync"
 	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/merge"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// preflightTimeout bounds the first call to the builder, so that an
+// preflightTimeout bounds the first calls to the builders, so that an
 // endpoint that accepts connections but never answers is reported.
 const preflightTimeout = 20 * time.Second
 
-// Result is a build that was published: the final tag, its digest, and the
-// outcome of each platform.
+// Outcome is one platform's result, with where and how it was built.
+type Outcome struct {
+	builder.Result
+	Builder  string
+	Emulated bool
+}
+
+// Result is what a build did: every platform's outcome and, when all
+// succeeded, the final tag's digest.
 type Result struct {
 	Final     name.Tag
 	Digest    string
-	Platforms []builder.Result
+	MediaType string
+	Platforms []Outcome
 }
 
-// Run executes p: preflight, build, merge, verify. Progress and the summary
-// go to stderr. On any failure the final tag is left as it was.
+// Run executes p: route and preflight, build, merge, verify, and --load.
+// Progress and the summary go to stderr. On any failure the final tag is
+// left as it was. With --metadata-file the result is written there, on
+// success and on failure.
 func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
-	bk, err := builder.Dial(ctx, p.Builder)
+	nodes, err := route(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	defer bk.Close()
-
-	if err := Preflight(ctx, bk, p.Targets); err != nil {
+	defer func() {
+		for _, n := range nodes {
+			n.client.Close()
+		}
+	}()
+	if err := preflight(nodes, p.Targets); err != nil {
 		return nil, err
 	}
 
-	results, err := bk.Build(ctx, p.buildRequest(stderr))
-	if err != nil {
-		return nil, err
-	}
-	var failed []error
-	for _, r := range results {
-		if r.Err != nil {
-			failed = append(failed, r.Err)
+	res, err := run(ctx, p, nodes, stderr)
+	if res != nil {
+		printSummary(stderr, res.Platforms)
+		if p.MetadataFile != "" {
+			if werr := writeMetadata(p.MetadataFile, res); werr != nil {
+				err = errors.Join(err, werr)
+			}
 		}
 	}
-	if len(failed) > 0 {
-		printSummary(stderr, results)
-		return nil, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(results), p.Final, errors.Join(failed...))
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result, error) {
+	disp, err := builder.NewDisplay(ctx, stderr, p.Progress)
+	if err != nil {
+		return nil, fmt.Errorf("starting progress display: %w", err)
+	}
+	res := &Result{Final: p.Final, Platforms: make([]Outcome, len(p.Targets))}
+	fatal := build(ctx, p, nodes, disp, res.Platforms)
+
+	var failed []error
+	for _, o := range res.Platforms {
+		if o.Err != nil {
+			failed = append(failed, o.Err)
+		}
+	}
+	if fatal != nil || len(failed) > 0 {
+		disp.Wait()
+		if fatal != nil {
+			return res, fatal
+		}
+		return res, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, errors.Join(failed...))
 	}
 
-	sources := make([]name.Digest, len(results))
-	for i, r := range results {
-		sources[i] = p.Final.Context().Digest(r.Digest)
+	done := disp.Step(fmt.Sprintf("merging %d platforms into %s", len(p.Targets), p.Final))
+	pub, err := publish(ctx, p, res.Platforms)
+	done(err)
+	if err == nil && p.Load {
+		i := p.hostTarget()
+		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platforms.Format(p.Targets[i].Platform)))
+		src := p.Final.Context().Digest(res.Platforms[i].Digest).String()
+		err = builder.Load(ctx, src, p.Final.String(), p.Targets[i].Tag.String())
+		done(err)
+	}
+	if werr := disp.Wait(); werr != nil && err == nil && ctx.Err() == nil {
+		err = fmt.Errorf("progress display: %w", werr)
+	}
+	if pub != nil {
+		res.Digest, res.MediaType = pub.Digest.String(), string(pub.MediaType)
+	}
+	return res, err
+}
+
+// build runs every node's share of the targets concurrently, writing each
+// outcome at its target's index. The error is one that stopped a node as
+// a whole (its session could not start).
+func build(ctx context.Context, p *Plan, nodes []*node, disp *builder.Display, out []Outcome) error {
+	var limit chan struct{}
+	if p.Parallel > 0 {
+		limit = make(chan struct{}, p.Parallel)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for ni, n := range nodes {
+		req := p.Build
+		req.Limit = limit
+		req.Targets = nil
+		for _, i := range n.targets {
+			req.Targets = append(req.Targets, builder.Target{Platform: p.Targets[i].Platform, Name: p.Targets[i].Tag.String()})
+		}
+		wg.Go(func() {
+			results, err := n.client.Build(ctx, req, disp)
+			if err != nil {
+				errs[ni] = fmt.Errorf("builder %s: %w", n.client.Address(), err)
+				for _, i := range n.targets {
+					out[i] = Outcome{Result: builder.Result{Target: builder.Target{Platform: p.Targets[i].Platform, Name: p.Targets[i].Tag.String()}, Err: err}, Builder: n.client.Address()}
+				}
+				return
+			}
+			for k, i := range n.targets {
+				out[i] = Outcome{Result: results[k], Builder: n.client.Address(), Emulated: !nativeTo(n.have, p.Targets[i].Platform)}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// publish merges the pushed digests into the final tag and verifies it.
+func publish(ctx context.Context, p *Plan, outcomes []Outcome) (*merge.Published, error) {
+	sources := make([]name.Digest, len(outcomes))
+	for i, o := range outcomes {
+		sources[i] = p.Final.Context().Digest(o.Digest)
 	}
 	pub, err := merge.Push(ctx, p.Final, sources)
 	if err != nil {
 		return nil, err
 	}
 	if err := merge.Verify(ctx, p.Final, pub.Digest); err != nil {
-		return nil, err
+		return pub, err
 	}
-	printSummary(stderr, results)
-	return &Result{Final: p.Final, Digest: pub.Digest.String(), Platforms: results}, nil
-}
-
-// Preflight fails unless the builder's workers can run every target's
-// platform, and names the fix for those they cannot.
-func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
-	defer cancel()
-	have, err := bk.Platforms(ctx)
-	if err != nil {
-		return err
-	}
-	var missing []string
-	var arches []string
-	for _, t := range targets {
-		if !supports(have, t.Platform) {
-			missing = append(missing, platforms.Format(t.Platform))
-			arches = append(arches, t.Platform.Architecture)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	var haveStr []string
-	for _, h := range have {
-		haveStr = append(haveStr, platforms.Format(h))
-	}
-	return fmt.Errorf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
-		bk.Address(), strings.Join(missing, ", "), strings.Join(haveStr, ", "), strings.Join(slices.Compact(arches), " "))
-}
-
-func supports(have []ocispec.Platform, want ocispec.Platform) bool {
-	for _, h := range have {
-		if platforms.NewMatcher(h).Match(want) {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *Plan) buildRequest(progress io.Writer) builder.Request {
-	req := builder.Request{
-		ContextDir:     p.ContextDir,
-		DockerfileDir:  p.DockerfileDir,
-		DockerfileName: p.DockerfileName,
-		BuildArgs:      p.BuildArgs,
-		Insecure:       p.Insecure,
-		Progress:       p.Progress,
-		ProgressOut:    progress,
-	}
-	for _, t := range p.Targets {
-		req.Targets = append(req.Targets, builder.Target{Platform: t.Platform, Name: t.Tag.String()})
-	}
-	return req
-}
-
-// printSummary writes one line per platform: status, arch tag, digest and
-// duration, and the first line of the error of a failed one.
-func printSummary(w io.Writer, results []builder.Result) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLATFORM\tSTATUS\tTAG\tDIGEST\tDURATION")
-	for _, r := range results {
-		status, dgst := "ok", r.Digest
-		if r.Err != nil {
-			status, dgst = "failed", firstLine(r.Err)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", platforms.Format(r.Target.Platform), status, r.Target.Name, dgst, r.Duration.Round(100*time.Millisecond))
-	}
-	tw.Flush()
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
+	return pub, nil
 }

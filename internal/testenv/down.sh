@@ -16,6 +16,10 @@ for name in dockerd buildkitd registry; do
   fi
   rm -f "$pidfile"
 done
+if [ -f "$state/bridge" ]; then
+  ip link del "$(cat "$state/bridge")" 2>/dev/null
+  rm -f "$state/bridge"
+fi
 if [ -f "$state/registry.data" ]; then
   rm -rf "$(cat "$state/registry.data")" "$state/registry.data"
 fi

@@ -138,12 +138,21 @@ done
 
 # --- start dockerd (Debian's docker.io), on a socket and data root of its own ---
 docker_sock=$state/docker.sock
+# A bridge of its own, named and numbered after the registry port, so that
+# several checkouts can each run a dockerd; no iptables rules are written.
+bridge=mab$port
+if ! ip link show "$bridge" >/dev/null 2>&1; then
+  ip link add "$bridge" type bridge
+  ip addr add "10.$((port % 200 + 50)).0.1/24" dev "$bridge"
+  ip link set "$bridge" up
+  echo "$bridge" >"$state/bridge"
+fi
 if ! alive dockerd; then
   log "starting dockerd $(dockerd --version | sed 's/^Docker version //')"
   rm -f "$docker_sock"
   setsid dockerd --host "unix://$docker_sock" --pidfile "$state/dockerd.pid" \
     --data-root "$state/docker-data" --exec-root "$state/docker-exec" \
-    --bridge=none --iptables=false --ip6tables=false \
+    --bridge="$bridge" --iptables=false --ip6tables=false --ip-masq=false \
     --insecure-registry "127.0.0.1:$port" >"$state/dockerd.log" 2>&1 </dev/null &
 fi
 for _ in $(seq 1 100); do

@@ -1,0 +1,193 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// parseNodes reads --node PLATFORM=ENDPOINT flags and $MAB_NODES (the same
+// pairs separated by spaces or semicolons, for Makefiles and CI). A flag
+// wins over the environment for the same platform.
+func parseNodes(flags []string, env string) (map[string]string, error) {
+	out := map[string]string{}
+	add := func(src, pair string, override bool) error {
+		plat, endpoint, ok := strings.Cut(pair, "=")
+		if !ok || endpoint == "" {
+			return fmt.Errorf("invalid %s %q: want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234", src, pair)
+		}
+		p, err := ParsePlatform(plat)
+		if err != nil {
+			return fmt.Errorf("invalid %s %q: %w", src, pair, err)
+		}
+		key := platforms.Format(p)
+		if _, dup := out[key]; dup && !override {
+			return fmt.Errorf("invalid %s: %s is given twice", src, key)
+		}
+		out[key] = endpoint
+		return nil
+	}
+	for _, pair := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ';' || r == '\n' }) {
+		if err := add("MAB_NODES", pair, false); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, pair := range flags {
+		plat, _, _ := strings.Cut(pair, "=")
+		if seen[plat] {
+			return nil, fmt.Errorf("invalid --node: %s is given twice", plat)
+		}
+		seen[plat] = true
+		if err := add("--node", pair, true); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// node is one builder and what the plan sends to it.
+type node struct {
+	client  *builder.Client
+	have    []ocispec.Platform // the worker's platforms, native first
+	targets []int              // indexes into Plan.Targets
+}
+
+// nativeTo reports whether p runs without emulation on a worker whose
+// platforms are have: BuildKit lists the host's own platform first.
+func nativeTo(have []ocispec.Platform, p ocispec.Platform) bool {
+	if len(have) == 0 {
+		return false
+	}
+	host := have[0]
+	if host.OS != p.OS {
+		return false
+	}
+	switch {
+	case host.Architecture == p.Architecture:
+		return true
+	case host.Architecture == "amd64" && p.Architecture == "386":
+		return true
+	}
+	return false
+}
+
+func supports(have []ocispec.Platform, want ocispec.Platform) bool {
+	for _, h := range have {
+		if platforms.NewMatcher(h).Match(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// route dials the default builder and every node, reads their platforms
+// and assigns each target: to the node named for its platform, else to a
+// node that runs it natively, else to the default builder. It returns the
+// builders in use, the default first. The caller closes them.
+func route(ctx context.Context, p *Plan) ([]*node, error) {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	byAddr := map[string]*node{}
+	var order []*node
+	get := func(addr string) (*node, error) {
+		if n, ok := byAddr[addr]; ok {
+			return n, nil
+		}
+		c, err := builder.Dial(ctx, addr, p.TLS)
+		if err != nil {
+			return nil, err
+		}
+		n := &node{client: c}
+		byAddr[addr] = n
+		order = append(order, n)
+		if n.have, err = c.Platforms(ctx); err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
+	closeAll := func() {
+		for _, n := range order {
+			n.client.Close()
+		}
+	}
+	def, err := get(p.Builder)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	for _, addr := range p.Nodes {
+		if _, err := get(addr); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("node %s: %w", addr, err)
+		}
+	}
+	for i, t := range p.Targets {
+		n := def
+		if addr, ok := p.Nodes[platforms.Format(t.Platform)]; ok {
+			n = byAddr[addr]
+		} else if !nativeTo(def.have, t.Platform) {
+			for _, other := range order[1:] {
+				if nativeTo(other.have, t.Platform) {
+					n = other
+					break
+				}
+			}
+		}
+		n.targets = append(n.targets, i)
+	}
+	var used []*node
+	for _, n := range order {
+		if len(n.targets) > 0 {
+			used = append(used, n)
+		} else {
+			n.client.Close()
+		}
+	}
+	return used, nil
+}
+
+// preflight fails unless each builder's workers can run every platform
+// routed to it, and names the fix for those they cannot.
+func preflight(nodes []*node, targets []Target) error {
+	var errs []string
+	for _, n := range nodes {
+		var missing, arches []string
+		for _, i := range n.targets {
+			t := targets[i].Platform
+			if !supports(n.have, t) {
+				missing = append(missing, platforms.Format(t))
+				arches = append(arches, t.Architecture)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		var have []string
+		for _, h := range n.have {
+			have = append(have, platforms.Format(h))
+		}
+		errs = append(errs, fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
+			n.client.Address(), strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(dedupe(arches), " ")))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
