@@ -9,8 +9,8 @@ import (
 	"net"
 	"strings"
 
-	"github.com/docker/cli/cli/config"
 	"github.com/distribution/reference"
+	"github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
 	dockerclient "github.com/moby/moby/client"
 )
