@@ -21,6 +21,13 @@ type InstallOptions struct {
 	Force bool
 }
 
+// Flags are the binfmt_misc flags mab registers, those of
+// tonistiigi/binfmt: P keeps argv[0], which multi-call binaries such as
+// busybox need when they re-execute themselves; O and C let setuid
+// programs work; F opens the interpreter at registration, so it works
+// inside containers and chroots where its path does not exist.
+const Flags = "POCF"
+
 // Outcome is what Install did for one architecture.
 type Outcome struct {
 	Arch        string
@@ -28,7 +35,7 @@ type Outcome struct {
 	Interpreter string
 }
 
-// Install registers a static QEMU handler with the F and C flags for each
+// Install registers a static QEMU handler with Flags for each
 // architecture in arches, mounting binfmt_misc first when it is not. It is
 // idempotent: a working handler is left alone and reported as such. Every
 // interpreter is found and checked before anything is written, so a missing
@@ -63,7 +70,7 @@ func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
 			continue
 		}
 		st := statusOf(a, entries)
-		if st.Registered && st.Enabled && st.FixBinary && st.InterpreterExists {
+		if st.Registered && st.Enabled && st.FixBinary && st.PreserveArgv0 && st.InterpreterExists {
 			out[i].Action, out[i].Interpreter = "already installed", st.Interpreter
 			continue
 		}
@@ -91,7 +98,7 @@ func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
 		} else {
 			out[i].Action = "installed"
 		}
-		if err := register(root, RegisterLine(s.arch, s.interpreter, "FC")); err != nil {
+		if err := register(root, RegisterLine(s.arch, s.interpreter, Flags)); err != nil {
 			return out, fmt.Errorf("%s: %w", s.arch.Name, err)
 		}
 		out[i].Interpreter = s.interpreter
@@ -133,6 +140,8 @@ func brokenReason(st ArchStatus) string {
 	switch {
 	case !st.FixBinary:
 		return "registered without the F flag (builds in containers fail with \"no such file or directory\")"
+	case !st.PreserveArgv0:
+		return "registered without the P flag (busybox and other multi-call programs fail when they re-execute themselves)"
 	case !st.Enabled:
 		return "disabled"
 	default:

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 // DefaultRoot is where binfmt_misc is mounted.
@@ -30,6 +31,7 @@ type ArchStatus struct {
 	Static            bool   `json:"static"`
 	Flags             string `json:"flags"`
 	FixBinary         bool   `json:"fixBinary"`
+	PreserveArgv0     bool   `json:"preserveArgv0"`
 }
 
 // Ready reports whether builds for this architecture can run: natively, or
@@ -98,6 +100,7 @@ func statusOf(a Arch, entries []Entry) ArchStatus {
 	}
 	s.Registered, s.Entry, s.Enabled = true, e.Name, e.Enabled
 	s.Interpreter, s.Flags, s.FixBinary = e.Interpreter, e.Flags, e.FixBinary()
+	s.PreserveArgv0 = strings.Contains(e.Flags, "P")
 	if _, err := os.Stat(e.Interpreter); err == nil {
 		s.InterpreterExists = true
 		s.Static, _ = IsStatic(e.Interpreter)

@@ -16,7 +16,8 @@ func newEmulationCmd() *cobra.Command {
 		Short: "Check, install and remove the QEMU handlers that emulated builds need",
 		Long: `A build for a platform the machine cannot run natively needs a binfmt_misc
 handler that runs its programs through a static QEMU, registered with the
-F (fix-binary) flag so that it works inside build containers.`,
+F (fix-binary) flag so that it works inside build containers and the P
+(preserve-argv0) flag that busybox-style programs need.`,
 	}
 	cmd.AddCommand(newEmulationStatusCmd(), newEmulationInstallCmd(), newEmulationUninstallCmd())
 	return cmd
@@ -74,11 +75,11 @@ func newEmulationInstallCmd() *cobra.Command {
 	var opt emulation.InstallOptions
 	cmd := &cobra.Command{
 		Use:   "install ARCH...|all",
-		Short: "Register static QEMU handlers (F and C flags) for architectures",
+		Short: "Register static QEMU handlers (flags POCF) for architectures",
 		Long: `Register a static qemu-<arch>-static from --qemu-dir or PATH as the
-binfmt_misc handler of each architecture, with the F and C flags. Mounts
+binfmt_misc handler of each architecture, with the flags P, O, C and F. Mounts
 binfmt_misc when needed. Needs root. A working handler is left alone;
-one without the F flag is replaced only with --force.`,
+one without the F or P flag is replaced only with --force.`,
 		Example: `  sudo mab emulation install arm64 arm
   sudo mab emulation install all
   sudo mab emulation install --qemu-dir /opt/qemu/bin riscv64`,
@@ -98,7 +99,7 @@ one without the F flag is replaced only with --force.`,
 		},
 	}
 	cmd.Flags().StringVar(&opt.QEMUDir, "qemu-dir", "", "directory searched for qemu-<arch>-static before PATH")
-	cmd.Flags().BoolVar(&opt.Force, "force", false, "replace a handler that lacks the F flag or whose interpreter is missing")
+	cmd.Flags().BoolVar(&opt.Force, "force", false, "replace a handler that lacks the F or P flag or whose interpreter is missing")
 	cmd.Flags().StringVar(&opt.Root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted")
 	return cmd
 }

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"archive/tar"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/containerd/platforms"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/internal/testenv"
 )
@@ -48,4 +52,33 @@ func unsupportedPlatform(t *testing.T, e testenv.Env) string {
 	}
 	t.Fatalf("the builder runs every candidate platform (%v): this environment has more handlers than e2e-up registers", have)
 	return ""
+}
+
+// grepImage returns the files of img whose content contains s.
+func grepImage(t *testing.T, img v1.Image, s string) []string {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			b, _ := io.ReadAll(tr)
+			if strings.Contains(string(b), s) {
+				found = append(found, h.Name)
+			}
+		}
+		rc.Close()
+	}
+	return found
 }

@@ -23,9 +23,18 @@ type Env struct {
 	BuildkitHost string
 	// Registry is the plain-HTTP registry, 127.0.0.1:PORT.
 	Registry string
+	// Node is a second buildkitd, for the --node tests.
+	Node string
+	// DockerHost is the dockerd that e2e-up started.
+	DockerHost string
+	// Buildctl is BuildKit's CLI at the version of buildkitd.
+	Buildctl string
 	// Root is the repository's top folder.
 	Root string
 }
+
+// envVars are what e2e-up writes to .e2e/env.
+var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL"}
 
 // Get returns the environment, or skips the test under -short, or fails it
 // when the environment is not up.
@@ -38,23 +47,28 @@ func Get(t testing.TB) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := Env{BuildkitHost: os.Getenv("BUILDKIT_HOST"), Registry: os.Getenv("MAB_TEST_REGISTRY"), Root: root}
-	if e.BuildkitHost == "" || e.Registry == "" {
+	vars := map[string]string{}
+	for _, k := range envVars {
+		vars[k] = os.Getenv(k)
+	}
+	if vars["BUILDKIT_HOST"] == "" || vars["MAB_TEST_REGISTRY"] == "" {
 		fileEnv, err := readEnvFile(filepath.Join(root, ".e2e", "env"))
 		if err != nil {
 			t.Fatalf("end-to-end environment not up (%v): run `make e2e-up` first, or `go test -short ./...` for the unit suite", err)
 		}
-		if e.BuildkitHost == "" {
-			e.BuildkitHost = fileEnv["BUILDKIT_HOST"]
-		}
-		if e.Registry == "" {
-			e.Registry = fileEnv["MAB_TEST_REGISTRY"]
+		for _, k := range envVars {
+			if vars[k] == "" {
+				vars[k] = fileEnv[k]
+			}
 		}
 	}
-	if e.BuildkitHost == "" || e.Registry == "" {
-		t.Fatal("end-to-end environment incomplete: BUILDKIT_HOST and MAB_TEST_REGISTRY must be set; run `make e2e-up`")
+	for _, k := range envVars {
+		if vars[k] == "" {
+			t.Fatalf("end-to-end environment incomplete: %s is not set; run `make e2e-up`", k)
+		}
 	}
-	return e
+	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
+		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], Root: root}
 }
 
 // Base is the multi-arch busybox image that e2e-up seeded.
@@ -98,7 +112,7 @@ type Result struct {
 func (e Env) Run(t testing.TB, args ...string) Result {
 	t.Helper()
 	cmd := exec.Command(e.Mab(t), args...)
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost, "DOCKER_HOST="+e.DockerHost)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -109,6 +123,16 @@ func (e Env) Run(t testing.TB, args ...string) Result {
 		t.Fatalf("running mab: %v", err)
 	}
 	return r
+}
+
+// Command runs another program (docker, buildctl) against the
+// environment and returns its combined output.
+func (e Env) Command(t testing.TB, name string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost, "DOCKER_HOST="+e.DockerHost)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // LastLine is the last non-empty line of s: where mab puts its error.

@@ -136,6 +136,21 @@ for _ in $(seq 1 100); do
 done
 "$buildctl" --addr "unix://$sock" debug workers >/dev/null || die "buildkitd did not start: $(tail -3 "$state/buildkitd.log")"
 
+# --- a second buildkitd: the "native node" of the --node tests -------------------
+node_sock=$state/buildkitd-node.sock
+if ! alive buildkitd-node; then
+  log "starting a second buildkitd (node)"
+  rm -f "$node_sock"
+  setsid "$buildkitd" --config "$state/buildkitd.toml" --root "$state/buildkitd-node-root" \
+    --addr "unix://$node_sock" >"$state/buildkitd-node.log" 2>&1 </dev/null &
+  echo $! >"$state/buildkitd-node.pid"
+fi
+for _ in $(seq 1 100); do
+  "$buildctl" --addr "unix://$node_sock" debug workers >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$buildctl" --addr "unix://$node_sock" debug workers >/dev/null || die "second buildkitd did not start: $(tail -3 "$state/buildkitd-node.log")"
+
 # --- start dockerd (Debian's docker.io), on a socket and data root of its own ---
 docker_sock=$state/docker.sock
 # A bridge of its own, named and numbered after the registry port, so that
@@ -168,11 +183,14 @@ for arch in amd64 arm64 armhf; do
     dpkg-deb -x "$(ls "$cache/debs"/busybox-static_*_"$arch".deb | head -1)" "$cache/busybox/$arch"
   fi
 done
-go run ./internal/testenv/seed -registry "127.0.0.1:$port" -busybox "$cache/busybox" -repo busybox:latest
+go run ./internal/testenv/seed -registry "127.0.0.1:$port" -busybox "$cache/busybox" -repo busybox:latest \
+  -golang "$(go env GOROOT)" -golang-repo golang:local
 
 cat >"$state/env" <<ENV
 export BUILDKIT_HOST=unix://$sock
 export MAB_TEST_REGISTRY=127.0.0.1:$port
 export DOCKER_HOST=unix://$docker_sock
+export MAB_TEST_NODE=unix://$node_sock
+export MAB_TEST_BUILDCTL=$buildctl
 ENV
 cat "$state/env"

@@ -2,10 +2,13 @@
 // from Debian's busybox-static packages, so that the end-to-end tests have
 // a base image on machines that cannot pull from a public registry.
 //
-//	seed -registry 127.0.0.1:5055 -busybox .cache/busybox -repo busybox:latest
+//	seed -registry 127.0.0.1:5055 -busybox .cache/busybox -repo busybox:latest \
+//	     -golang /usr/local/go -golang-repo golang:local
 //
 // -busybox holds one extracted package per Debian architecture:
-// amd64/bin/busybox, arm64/bin/busybox, armhf/bin/busybox.
+// amd64/bin/busybox, arm64/bin/busybox, armhf/bin/busybox. -golang adds a
+// linux/amd64 Go toolchain image made from the host's GOROOT, for the
+// cross-compiling example. A tag that exists already is left alone.
 package main
 
 import (
@@ -53,9 +56,16 @@ func main() {
 	registry := flag.String("registry", "", "registry host:port (plain HTTP)")
 	root := flag.String("busybox", "", "folder with <debian-arch>/bin/busybox")
 	repo := flag.String("repo", "busybox:latest", "repository and tag to push")
+	goroot := flag.String("golang", "", "GOROOT to make a linux/amd64 Go image from (optional)")
+	goRepo := flag.String("golang-repo", "golang:local", "repository and tag of the Go image")
 	flag.Parse()
 	if err := run(*registry, *root, *repo); err != nil {
 		log.Fatalf("seed: %v", err)
+	}
+	if *goroot != "" {
+		if err := runGolang(*registry, *root, *goroot, *goRepo); err != nil {
+			log.Fatalf("seed: %v", err)
+		}
 	}
 }
 
@@ -63,6 +73,10 @@ func run(registry, root, repo string) error {
 	ref, err := name.NewTag(registry+"/"+repo, name.Insecure)
 	if err != nil {
 		return err
+	}
+	if _, err := remote.Head(ref); err == nil {
+		fmt.Fprintf(os.Stderr, "seed: %s exists\n", ref)
+		return nil
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.DockerManifestList)
 	for _, a := range debianArches {
