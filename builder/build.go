@@ -117,7 +117,7 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	arch := t.Platform.Architecture + t.Platform.Variant
 	resp, err := c.bk.Solve(ctx, nil, bkclient.SolveOpt{
 		Frontend:              "dockerfile.v0",
-		FrontendAttrs:         frontendAttrs(req, t),
+		FrontendAttrs:         c.frontendAttrs(req, t),
 		Exports:               []bkclient.ExportEntry{c.export(req, t)},
 		CacheImports:          expandCache(req.CacheFrom, arch, req.Insecure),
 		CacheExports:          expandCache(req.CacheTo, arch, req.Insecure),
@@ -149,7 +149,7 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 }
 
 // frontendAttrs are the dockerfile.v0 options of one target.
-func frontendAttrs(req Request, t Target) map[string]string {
+func (c *Client) frontendAttrs(req Request, t Target) map[string]string {
 	attrs := map[string]string{
 		"filename": req.DockerfileName,
 		"platform": platforms.Format(t.Platform),
@@ -166,7 +166,11 @@ func frontendAttrs(req Request, t Target) map[string]string {
 	if req.NoCache {
 		attrs["no-cache"] = ""
 	}
-	if req.Pull {
+	// A Docker daemon's BuildKit resolves a base image from the daemon's
+	// store first, and dockerd 20.10 then takes an image of another
+	// platform stored under that name: an "arm64" image with armv7
+	// binaries. Resolving from the registry keeps each platform its own.
+	if req.Pull || c.docker != nil {
 		attrs["image-resolve-mode"] = "pull"
 	}
 	for k, v := range req.Attest {

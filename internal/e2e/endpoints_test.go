@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/mab-build/mab/internal/testenv"
+	bkclient "github.com/moby/buildkit/client"
+)
+
+// TestBuildThroughDockerDaemon builds three platforms with the BuildKit
+// inside dockerd (one platform per solve, the way buildx's docker driver
+// cannot), pushes them through the Docker API and merges them.
+func TestBuildThroughDockerDaemon(t *testing.T) {
+	e := testenv.Get(t)
+	repo := uniqueRepo(e, "docker")
+	// The daemon holds the base image of another platform under the same
+	// name: dockerd 20.10's BuildKit would take it for every platform.
+	if out, err := e.Command(t, "docker", "pull", "--platform", "linux/arm/v7", e.Base()); err != nil {
+		t.Fatalf("docker pull: %v\n%s", err, out)
+	}
+	r := e.Run(t, "build", "--builder", "docker", "--insecure", "--progress", "plain",
+		"--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--build-arg", "BASE="+e.Base(),
+		"-t", repo+":1", filepath.Join(e.Root, "examples", "hello"))
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "through the Docker daemon") {
+		t.Error("progress does not show the push through the Docker daemon")
+	}
+	idx, err := remote.Index(mustRef(t, repo+":1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := idx.IndexManifest()
+	want := map[string]string{"amd64": "x86_64\n", "arm64": "aarch64\n", "arm": "armv7l\n"}
+	if len(m.Manifests) != 3 {
+		t.Fatalf("%d children, want 3", len(m.Manifests))
+	}
+	for _, d := range m.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, img, "arch.txt"); got != want[d.Platform.Architecture] {
+			t.Errorf("%s: /arch.txt = %q, want %q", d.Platform.Architecture, got, want[d.Platform.Architecture])
+		}
+	}
+	// The arch tags are in the daemon, as BuildKit exported them there.
+	if out, err := e.Command(t, "docker", "image", "inspect", repo+":1-arm64"); err != nil {
+		t.Errorf("arch tag not in the Docker daemon: %v\n%s", err, out)
+	}
+}
+
+// TestBuildNodeGetsItsPlatform sends linux/arm64 to the second buildkitd
+// and checks, in that daemon's own records, that it built the step.
+func TestBuildNodeGetsItsPlatform(t *testing.T) {
+	e := testenv.Get(t)
+	dir := t.TempDir()
+	marker := "node-marker-" + time.Now().Format("150405.000000000")
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN echo "+marker+" && uname -m > /arch.txt\n")
+	repo := uniqueRepo(e, "node")
+	r := e.Run(t, "build", "--insecure", "--progress", "quiet", "--metadata-file", filepath.Join(t.TempDir(), "m.json"),
+		"--platform", "linux/arm64", "--node", "linux/arm64="+e.Node,
+		"--build-arg", "BASE="+e.Base(), "-t", repo+":1", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if !ranStep(t, e.Node, marker) {
+		t.Errorf("the node %s has no record of the step", e.Node)
+	}
+	if ranStep(t, e.BuildkitHost, marker) {
+		t.Errorf("the default builder %s ran the step although it was sent to the node", e.BuildkitHost)
+	}
+	// A mixed build: amd64 on the default builder, arm64 on the node, one index.
+	r = e.Run(t, "build", "--insecure", "--progress", "quiet",
+		"--platform", "linux/amd64,linux/arm64", "--node", "linux/arm64="+e.Node,
+		"--build-arg", "BASE="+e.Base(), "-t", repo+":2", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("mixed build exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	idx, err := remote.Index(mustRef(t, repo+":2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := idx.IndexManifest(); len(m.Manifests) != 2 {
+		t.Errorf("mixed build index has %d children, want 2", len(m.Manifests))
+	}
+}
+
+// ranStep reports whether the buildkitd at addr holds a cache record whose
+// description contains marker: the trace a RUN step leaves.
+func ranStep(t *testing.T, addr, marker string) bool {
+	t.Helper()
+	ctx := context.Background()
+	c, err := bkclient.New(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	du, err := c.DiskUsage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range du {
+		if strings.Contains(u.Description, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBuildLoadRunsOnHost loads the host's platform into dockerd.
+func TestBuildLoadRunsOnHost(t *testing.T) {
+	e := testenv.Get(t)
+	repo := uniqueRepo(e, "load")
+	r := e.Run(t, "build", "--insecure", "--progress", "quiet", "--load",
+		"--platform", "linux/arm64,linux/amd64", "--build-arg", "BASE="+e.Base(),
+		"-t", repo+":1", filepath.Join(e.Root, "examples", "hello"))
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	out, err := e.Command(t, "docker", "run", "--rm", repo+":1")
+	if err != nil {
+		t.Fatalf("docker run: %v\n%s", err, out)
+	}
+	host, _ := exec.Command("uname", "-m").Output()
+	if strings.TrimSpace(out) != strings.TrimSpace(string(host)) {
+		t.Errorf("docker run printed %q, want the host's %q", out, host)
+	}
+}
+
+func TestBuildLoadRefusesWithoutHostPlatform(t *testing.T) {
+	e := testenv.Get(t)
+	r := e.Run(t, "build", "--load", "--platform", "linux/arm64", "-t", uniqueRepo(e, "noload")+":1",
+		filepath.Join(e.Root, "examples", "hello"))
+	checkRefused(t, r, "--load")
+}
