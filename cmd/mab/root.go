@@ -20,6 +20,6 @@ handlers that emulated platforms need.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newInspectCmd(), newEmulationCmd(), newVersionCmd())
+	root.AddCommand(newBuildCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
 	return root
 }

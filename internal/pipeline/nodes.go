@@ -115,6 +115,13 @@ func route(ctx context.Context, p *Plan) ([]*node, error) {
 			n.client.Close()
 		}
 	}
+	if p.Builder == "" {
+		addr, _, err := builder.Discover(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.Builder = addr
+	}
 	def, err := get(p.Builder)
 	if err != nil {
 		closeAll()

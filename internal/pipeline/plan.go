@@ -34,7 +34,7 @@ type Options struct {
 	Dockerfile string
 	BuildArgs  []string
 	// Builder is the BuildKit address; empty means $BUILDKIT_HOST, then
-	// builder.DefaultAddress.
+	// whatever builder.Discover finds.
 	Builder  string
 	Insecure bool
 	Progress string
@@ -122,9 +122,6 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	}
 	if p.Builder == "" {
 		p.Builder = getenv("BUILDKIT_HOST")
-	}
-	if p.Builder == "" {
-		p.Builder = builder.DefaultAddress
 	}
 	if p.BuildArgs, err = parseBuildArgs(o.BuildArgs, getenv); err != nil {
 		return nil, err

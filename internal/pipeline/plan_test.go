@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/mab-build/mab/builder"
 )
 
 func noenv(string) string { return "" }
@@ -109,8 +108,8 @@ func TestNewPlan(t *testing.T) {
 	if p.BuildArgs["A"] != "1" || p.BuildArgs["FROM_ENV"] != "env-value" || p.BuildArgs["EMPTY"] != "" {
 		t.Errorf("build args = %v", p.BuildArgs)
 	}
-	if p.Builder != builder.DefaultAddress {
-		t.Errorf("builder = %s, want the default", p.Builder)
+	if p.Builder != "" {
+		t.Errorf("builder = %s, want none (discovered when the build runs)", p.Builder)
 	}
 	if p.Progress != "auto" {
 		t.Errorf("progress = %s", p.Progress)

@@ -111,8 +111,15 @@ type Result struct {
 // Run runs the mab binary with args, BUILDKIT_HOST set to the environment's.
 func (e Env) Run(t testing.TB, args ...string) Result {
 	t.Helper()
+	return e.RunEnv(t, []string{"BUILDKIT_HOST=" + e.BuildkitHost, "DOCKER_HOST=" + e.DockerHost}, args...)
+}
+
+// RunEnv runs the mab binary with args and env added to (and overriding)
+// the test's environment.
+func (e Env) RunEnv(t testing.TB, env []string, args ...string) Result {
+	t.Helper()
 	cmd := exec.Command(e.Mab(t), args...)
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost, "DOCKER_HOST="+e.DockerHost)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

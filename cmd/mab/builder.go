@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
+	"github.com/spf13/cobra"
+)
+
+func newBuilderCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "builder",
+		Short: "List the BuildKit endpoints mab can use; stop the one it started",
+		Long: `Without --builder and $BUILDKIT_HOST, mab uses the first that answers of:
+a buildkitd at unix:///run/buildkit/buildkitd.sock, the Docker daemon's own
+BuildKit ($DOCKER_HOST), and mab's own buildkitd, started from PATH when
+needed (state in $XDG_STATE_HOME/mab, reused by the next build).`,
+	}
+	cmd.AddCommand(newBuilderLsCmd(), newBuilderStopCmd())
+	return cmd
+}
+
+func newBuilderLsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Short:   "Show each known endpoint, whether it answers, and its platforms",
+		Example: "  mab builder ls\n  MAB_NODES=\"linux/arm64=tcp://arm-host:1234\" mab builder ls",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var addrs []string
+			if h := os.Getenv("BUILDKIT_HOST"); h != "" {
+				addrs = append(addrs, h)
+			}
+			addrs = append(addrs, builder.DefaultAddress, "docker", builder.LocalAddress())
+			for _, pair := range strings.Fields(strings.ReplaceAll(os.Getenv("MAB_NODES"), ";", " ")) {
+				if _, addr, ok := strings.Cut(pair, "="); ok {
+					addrs = append(addrs, addr)
+				}
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tPLATFORMS")
+			for _, a := range addrs {
+				status, plats := probe(cmd.Context(), a)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", a, status, plats)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func probe(ctx context.Context, addr string) (status, plats string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := builder.Dial(ctx, addr, builder.TLS{})
+	if err != nil {
+		return "unreachable", "-"
+	}
+	defer c.Close()
+	have, err := c.Platforms(ctx)
+	if err != nil {
+		return "unreachable", "-"
+	}
+	var names []string
+	for _, p := range have {
+		names = append(names, platforms.Format(p))
+	}
+	return "ok", strings.Join(names, ",")
+}
+
+func newBuilderStopCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the buildkitd that mab started itself",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stopped, err := builder.StopLocal()
+			if err != nil {
+				return err
+			}
+			if stopped {
+				fmt.Fprintln(cmd.ErrOrStderr(), "stopped mab's buildkitd")
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "mab's buildkitd is not running")
+			}
+			return nil
+		},
+	}
+}
