@@ -52,6 +52,7 @@ func parseNodes(flags []string, env string) (map[string]string, error) {
 
 // node is one builder and what the plan sends to it.
 type node struct {
+	addr    string
 	client  *builder.Client
 	have    []ocispec.Platform // the worker's platforms, native first
 	targets []int              // indexes into Plan.Targets
@@ -102,7 +103,7 @@ func route(ctx context.Context, p *Plan) ([]*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := &node{client: c}
+		n := &node{addr: addr, client: c}
 		byAddr[addr] = n
 		order = append(order, n)
 		if n.have, err = c.Platforms(ctx); err != nil {
@@ -179,7 +180,7 @@ func preflight(nodes []*node, targets []Target) error {
 			have = append(have, platforms.Format(h))
 		}
 		errs = append(errs, fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
-			n.client.Address(), strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(dedupe(arches), " ")))
+			n.addr, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(dedupe(arches), " ")))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -1,0 +1,94 @@
+package builder
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseSecret(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tok")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MAB_TEST_SECRET", "v")
+	for in, want := range map[string]Secret{
+		"id=tok,src=" + file:                  {ID: "tok", FilePath: file},
+		"id=tok,source=" + file:               {ID: "tok", FilePath: file},
+		"id=tok,env=MAB_TEST_SECRET":          {ID: "tok", Env: "MAB_TEST_SECRET"},
+		"type=env,id=tok,src=MAB_TEST_SECRET": {ID: "tok", Env: "MAB_TEST_SECRET"},
+	} {
+		got, err := ParseSecret(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSecret(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"src=" + file, "id=x", "id=x,src=/nonexistent", "id=x,env=MAB_UNSET_VARIABLE", "id=x,color=red", "id"} {
+		if _, err := ParseSecret(in); err == nil {
+			t.Errorf("ParseSecret(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseCacheAndExpandArch(t *testing.T) {
+	c, err := ParseCache("reg/app:cache-{arch}")
+	if err != nil || c.Type != "registry" || c.Attrs["ref"] != "reg/app:cache-{arch}" {
+		t.Fatalf("bare ref = %+v, %v", c, err)
+	}
+	c, err = ParseCache("type=registry,ref=reg/app:cache-{arch},mode=max")
+	if err != nil || c.Attrs["mode"] != "max" {
+		t.Fatalf("csv = %+v, %v", c, err)
+	}
+	got := expandCache([]Cache{c}, "armv7", true)
+	if got[0].Attrs["ref"] != "reg/app:cache-armv7" || got[0].Attrs["registry.insecure"] != "true" {
+		t.Errorf("expanded = %+v", got[0])
+	}
+	if c.Attrs["ref"] != "reg/app:cache-{arch}" {
+		t.Error("expandCache changed its input")
+	}
+	for _, in := range []string{"type=local,dest=/tmp/c", "type=registry", "type=registry,oops"} {
+		if _, err := ParseCache(in); err == nil {
+			t.Errorf("ParseCache(%q) accepted", in)
+		}
+	}
+}
+
+func TestParseSSH(t *testing.T) {
+	got, err := ParseSSH("git=/tmp/agent.sock,/tmp/key")
+	if err != nil || got.ID != "git" || strings.Join(got.Paths, " ") != "/tmp/agent.sock /tmp/key" {
+		t.Errorf("ParseSSH = %+v, %v", got, err)
+	}
+	t.Setenv("SSH_AUTH_SOCK", "")
+	if _, err := ParseSSH("default"); err == nil {
+		t.Error("default without SSH_AUTH_SOCK accepted")
+	}
+	if _, err := ParseSSH("=x"); err == nil {
+		t.Error("empty id accepted")
+	}
+}
+
+func TestFrontendAttrs(t *testing.T) {
+	req := Request{
+		DockerfileName: "Dockerfile.prod", BuildArgs: map[string]string{"A": "1"}, Target: "final",
+		Labels: map[string]string{"team": "edge"}, NoCache: true, Attest: map[string]string{"provenance": "mode=max"},
+	}
+	tgt := Target{Name: "reg/app:1-arm64"}
+	tgt.Platform.OS, tgt.Platform.Architecture = "linux", "arm64"
+	attrs := (&Client{}).frontendAttrs(req, tgt)
+	want := map[string]string{
+		"filename": "Dockerfile.prod", "platform": "linux/arm64", "build-arg:A": "1", "target": "final",
+		"label:team": "edge", "no-cache": "", "attest:provenance": "mode=max",
+	}
+	for k, v := range want {
+		if got, ok := attrs[k]; !ok || got != v {
+			t.Errorf("attrs[%q] = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	if _, ok := attrs["image-resolve-mode"]; ok {
+		t.Error("image-resolve-mode set without --pull on a buildkitd")
+	}
+	if (&Client{docker: &dockerDaemon{}}).frontendAttrs(req, tgt)["image-resolve-mode"] != "pull" {
+		t.Error("a Docker daemon's BuildKit must resolve base images from the registry")
+	}
+}
