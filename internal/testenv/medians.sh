@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Prints the median of each benchmark in a `go test -bench` output, and for
+# each mab/handrun pair the ratio mab ÷ handrun (below 1: mab is faster).
+set -euo pipefail
+grep '^Benchmark' "$1" | awk '
+{ name = $1; sub(/-[0-9]+$/, "", name); vals[name] = vals[name] " " $3 }
+END { for (n in vals) print n vals[n] }' | sort | while read -r name rest; do
+  med=$(tr ' ' '\n' <<<"$rest" | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1e9}')
+  echo "$name $med"
+done | awk '
+{ med[$1] = $2; order[++n] = $1; printf "%-45s %8ss\n", $1, $2 }
+END {
+  print ""
+  for (i = 1; i <= n; i++) if (order[i] ~ /\/mab$/) {
+    h = order[i]; sub(/\/mab$/, "/handrun", h)
+    if (h in med) printf "%-45s mab/handrun = %.2f\n", substr(order[i], 1, length(order[i]) - 4), med[order[i]] / med[h]
+  }
+}'
