@@ -28,6 +28,9 @@ and the summary go to stderr.`,
   mab build --insecure --platform linux/amd64,linux/arm64 \
     --build-arg BASE=127.0.0.1:5000/busybox:latest -t 127.0.0.1:5000/hello:dev examples/hello
 
+  # install missing QEMU handlers first (needs root on the builder's host)
+  sudo mab build --install-emulators --platform linux/amd64,linux/riscv64 -t reg/app:1 .
+
   # another BuildKit
   mab build --builder tcp://buildkit.internal:1234 --platform linux/arm64 -t reg/app:1 .`,
 		Args: cobra.ExactArgs(1),
@@ -54,6 +57,7 @@ and the summary go to stderr.`,
 	f.BoolVar(&o.Insecure, "insecure", false, "allow a plain-HTTP registry")
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
 	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")
+	f.BoolVar(&o.Emulators.Install, "install-emulators", false, "install the QEMU handlers of platforms the builder cannot run (host or Docker installer, chosen from --builder), then check again")
 	_ = cmd.MarkFlagRequired("platform")
 	_ = cmd.MarkFlagRequired("tag")
 	return cmd

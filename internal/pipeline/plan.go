@@ -39,6 +39,8 @@ type Options struct {
 	Progress string
 	// Suffix is the arch tag template; empty means DefaultSuffix.
 	Suffix string
+	// Emulators say whether preflight installs missing QEMU handlers.
+	Emulators EmulatorOptions
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -58,6 +60,7 @@ type Plan struct {
 	Builder        string
 	Insecure       bool
 	Progress       string
+	Emulators      EmulatorOptions
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
@@ -87,11 +90,12 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{
-		Final:    final,
-		Targets:  targets,
-		Builder:  o.Builder,
-		Insecure: o.Insecure,
-		Progress: o.Progress,
+		Final:     final,
+		Targets:   targets,
+		Builder:   o.Builder,
+		Insecure:  o.Insecure,
+		Progress:  o.Progress,
+		Emulators: o.Emulators,
 	}
 	if p.Progress == "" {
 		p.Progress = "auto"

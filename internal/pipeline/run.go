@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,7 +37,8 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	}
 	defer bk.Close()
 
-	if err := Preflight(ctx, bk, p.Targets); err != nil {
+	emulated, err := prepareEmulation(ctx, bk, p, stderr)
+	if err != nil {
 		return nil, err
 	}
 
@@ -54,6 +54,7 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	}
 	if len(failed) > 0 {
 		printSummary(stderr, results)
+		printEmulated(stderr, emulated)
 		return nil, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(results), p.Final, errors.Join(failed...))
 	}
 
@@ -69,6 +70,7 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 		return nil, err
 	}
 	printSummary(stderr, results)
+	printEmulated(stderr, emulated)
 	return &Result{Final: p.Final, Digest: pub.Digest.String(), Platforms: results}, nil
 }
 
@@ -81,23 +83,16 @@ func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error 
 	if err != nil {
 		return err
 	}
-	var missing []string
-	var arches []string
+	var missing []ocispec.Platform
 	for _, t := range targets {
 		if !supports(have, t.Platform) {
-			missing = append(missing, platforms.Format(t.Platform))
-			arches = append(arches, t.Platform.Architecture)
+			missing = append(missing, t.Platform)
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	var haveStr []string
-	for _, h := range have {
-		haveStr = append(haveStr, platforms.Format(h))
-	}
-	return fmt.Errorf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
-		bk.Address(), strings.Join(missing, ", "), strings.Join(haveStr, ", "), strings.Join(slices.Compact(arches), " "))
+	return &MissingPlatformsError{Builder: bk.Address(), Missing: missing, Have: have}
 }
 
 func supports(have []ocispec.Platform, want ocispec.Platform) bool {

@@ -1,0 +1,159 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/emulation"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// The installers of QEMU handlers.
+const (
+	// ViaAuto picks ViaDocker for a builder inside Docker, ViaHost otherwise.
+	ViaAuto = "auto"
+	// ViaHost registers handlers in this machine's kernel.
+	ViaHost = "host"
+	// ViaDocker registers them in the Docker daemon's kernel, through a
+	// privileged installer container.
+	ViaDocker = "docker"
+)
+
+// EmulatorOptions say whether and how `mab build` installs missing QEMU
+// handlers.
+type EmulatorOptions struct {
+	// Install makes preflight install the handlers of the platforms the
+	// builder cannot run, then check again; without it they are an error.
+	Install bool
+	// Via is ViaAuto (the default when empty), ViaHost or ViaDocker.
+	Via string
+	// Image is the Docker installer's image; empty means
+	// emulation.DefaultInstallerImage.
+	Image string
+	// QEMUDir is searched for qemu-<arch>-static by the host installer.
+	QEMUDir string
+}
+
+// MissingPlatformsError is preflight's error: the builder's workers cannot
+// run these platforms.
+type MissingPlatformsError struct {
+	Builder string
+	Missing []ocispec.Platform
+	Have    []ocispec.Platform
+}
+
+func (e *MissingPlatformsError) Error() string {
+	var missing, have, arches []string
+	for _, p := range e.Missing {
+		missing = append(missing, platforms.Format(p))
+		arches = append(arches, p.Architecture)
+	}
+	for _, h := range e.Have {
+		have = append(have, platforms.Format(h))
+	}
+	slices.Sort(arches)
+	return fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`, or pass --install-emulators",
+		e.Builder, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(slices.Compact(arches), " "))
+}
+
+// InstallerFor is the installer that ViaAuto means for a builder address:
+// Docker when the builder is the Docker daemon's BuildKit ("docker",
+// docker://…) or runs in a container of it (docker-container://…), because
+// then the kernel that runs the build is the daemon's.
+func InstallerFor(builderAddr string) string {
+	if builderAddr == "docker" || strings.HasPrefix(builderAddr, "docker://") || strings.HasPrefix(builderAddr, "docker-container://") {
+		return ViaDocker
+	}
+	return ViaHost
+}
+
+// InstallEmulators installs the handlers of arches with the installer via
+// (ViaAuto resolved against builderAddr) and writes one line per
+// architecture to w.
+func InstallEmulators(ctx context.Context, arches []emulation.Arch, builderAddr string, opt EmulatorOptions, w io.Writer) error {
+	via := opt.Via
+	if via == "" || via == ViaAuto {
+		via = InstallerFor(builderAddr)
+	}
+	var out []emulation.Outcome
+	switch via {
+	case ViaHost:
+		var err error
+		if out, err = emulation.Install(arches, emulation.InstallOptions{QEMUDir: opt.QEMUDir}); err != nil {
+			return err
+		}
+	case ViaDocker:
+		rep, err := emulation.InstallDocker(ctx, arches, emulation.DockerOptions{Image: opt.Image})
+		if err != nil {
+			return err
+		}
+		out = rep.Outcomes
+	default:
+		return fmt.Errorf("invalid installer %q: want auto, host or docker", opt.Via)
+	}
+	changed := false
+	for _, o := range out {
+		fmt.Fprintf(w, "%-8s %s (%s) %s\n", o.Arch, o.Action, via, o.Interpreter)
+		changed = changed || o.Action == "installed" || o.Action == "replaced"
+	}
+	if !changed {
+		fmt.Fprintln(w, "nothing changed: every handler was already installed")
+	}
+	return nil
+}
+
+// prepareEmulation is preflight with its remedy: when the builder cannot run
+// some targets and opt.Install is set, it installs their handlers, reads the
+// worker platforms again and fails unless every target is then listed. It
+// returns the targets' platforms that the builder runs through emulation
+// (those its first, native platform does not cover).
+func prepareEmulation(ctx context.Context, bk *builder.Client, p *Plan, w io.Writer) ([]string, error) {
+	err := Preflight(ctx, bk, p.Targets)
+	var missing *MissingPlatformsError
+	if err != nil && (!p.Emulators.Install || !errors.As(err, &missing)) {
+		return nil, err
+	}
+	if err != nil {
+		var arches []emulation.Arch
+		for _, m := range missing.Missing {
+			a, err := emulation.Lookup(m.Architecture)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", platforms.Format(m), err)
+			}
+			if !slices.ContainsFunc(arches, func(x emulation.Arch) bool { return x.Name == a.Name }) {
+				arches = append(arches, a)
+			}
+		}
+		if err := InstallEmulators(ctx, arches, bk.Address(), p.Emulators, w); err != nil {
+			return nil, fmt.Errorf("--install-emulators: %w", err)
+		}
+		if err := Preflight(ctx, bk, p.Targets); err != nil {
+			return nil, fmt.Errorf("after installing QEMU handlers: %w", err)
+		}
+	}
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	native := platforms.Only(have[0])
+	var emulated []string
+	for _, t := range p.Targets {
+		if !native.Match(t.Platform) {
+			emulated = append(emulated, platforms.Format(t.Platform))
+		}
+	}
+	return emulated, nil
+}
+
+// printEmulated adds to the build's summary which platforms ran under QEMU.
+func printEmulated(w io.Writer, emulated []string) {
+	if len(emulated) > 0 {
+		fmt.Fprintf(w, "emulated through QEMU: %s\n", strings.Join(emulated, ", "))
+	}
+}
