@@ -90,13 +90,13 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{
-		Final:     final,
-		Targets:   targets,
-		Builder:   o.Builder,
-		Insecure:  o.Insecure,
-		Progress:  o.Progress,
-		Emulators: o.Emulators,
+		Final:    final,
+		Targets:  targets,
+		Builder:  o.Builder,
+		Insecure: o.Insecure,
+		Progress: o.Progress,
 	}
+	p.Emulators = o.Emulators
 	if p.Progress == "" {
 		p.Progress = "auto"
 	}
