@@ -144,9 +144,12 @@ func Restore(root string, e Entry) error {
 	return nil
 }
 
-// Uninstall removes the handlers that serve arches. It returns the names of
-// the entries it removed; an architecture without a handler is skipped.
-func Uninstall(arches []Arch, root string) ([]string, error) {
+// Uninstall removes the handlers that serve arches. With ownOnly it
+// removes only handlers named as mab (and tonistiigi/binfmt) name them,
+// qemu-<qemu name>, and leaves handlers that a distribution or a user
+// registered under other names alone. It returns the names of the entries
+// it removed; an architecture without a handler is skipped.
+func Uninstall(arches []Arch, root string, ownOnly bool) ([]string, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
@@ -163,7 +166,7 @@ func Uninstall(arches []Arch, root string) ([]string, error) {
 	var removed []string
 	for _, a := range arches {
 		e, ok := find(a, entries)
-		if !ok {
+		if !ok || ownOnly && e.Name != a.Entry() {
 			continue
 		}
 		if err := remove(root, e.Name); err != nil {

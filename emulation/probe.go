@@ -161,6 +161,8 @@ func Probe(ctx context.Context, a Arch) error {
 		return fmt.Errorf("%s program exited with status 0, want %d", a.Name, probeExit)
 	case errors.Is(err, syscall.ENOENT):
 		return fmt.Errorf("%s program: %w (the handler's interpreter is not found: it lacks the F flag or does not exist)", a.Name, syscall.ENOENT)
+	case errors.Is(err, syscall.ENOEXEC) && a.Native():
+		return fmt.Errorf("%s program: %w (this kernel does not run %s programs natively: no compat support)", a.Name, syscall.ENOEXEC, a.Name)
 	case errors.Is(err, syscall.ENOEXEC):
 		return fmt.Errorf("%s program: %w (no binfmt_misc handler serves it)", a.Name, syscall.ENOEXEC)
 	default:

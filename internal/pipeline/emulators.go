@@ -38,6 +38,10 @@ type EmulatorOptions struct {
 	Image string
 	// QEMUDir is searched for qemu-<arch>-static by the host installer.
 	QEMUDir string
+	// Force and BinfmtRoot are the host installer's; see
+	// emulation.InstallOptions.
+	Force      bool
+	BinfmtRoot string
 }
 
 // MissingPlatformsError is preflight's error: the builder's workers cannot
@@ -85,7 +89,7 @@ func InstallEmulators(ctx context.Context, arches []emulation.Arch, builderAddr 
 	switch via {
 	case ViaHost:
 		var err error
-		if out, err = emulation.Install(arches, emulation.InstallOptions{QEMUDir: opt.QEMUDir}); err != nil {
+		if out, err = emulation.Install(arches, emulation.InstallOptions{QEMUDir: opt.QEMUDir, Force: opt.Force, Root: opt.BinfmtRoot}); err != nil {
 			return err
 		}
 	case ViaDocker:
