@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/mab-build/mab/builder"
@@ -50,6 +52,10 @@ type MissingPlatformsError struct {
 	Builder string
 	Missing []ocispec.Platform
 	Have    []ocispec.Platform
+	// Broken, when set, says why platforms that the workers do list cannot
+	// run: BuildKit never drops a platform it once detected, so a handler
+	// removed since then still shows in its list.
+	Broken string
 }
 
 func (e *MissingPlatformsError) Error() string {
@@ -62,6 +68,10 @@ func (e *MissingPlatformsError) Error() string {
 		have = append(have, platforms.Format(h))
 	}
 	slices.Sort(arches)
+	if e.Broken != "" {
+		return fmt.Sprintf("builder %s lists %s, but this machine's kernel, which runs it, cannot run them: %s: register QEMU handlers with `sudo mab emulation install %s`, or pass --install-emulators",
+			e.Builder, strings.Join(missing, ", "), e.Broken, strings.Join(slices.Compact(arches), " "))
+	}
 	return fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`, or pass --install-emulators",
 		e.Builder, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(slices.Compact(arches), " "))
 }
@@ -112,13 +122,18 @@ func InstallEmulators(ctx context.Context, arches []emulation.Arch, builderAddr 
 	return nil
 }
 
+// reprobeTimeout bounds the wait, after an install, for the builder to
+// list the new platforms: BuildKit caches its emulator check for 20s.
+const reprobeTimeout = 45 * time.Second
+
 // prepareEmulation is preflight with its remedy: when the builder cannot run
 // some targets and opt.Install is set, it installs their handlers, reads the
-// worker platforms again and fails unless every target is then listed. It
-// returns the targets' platforms that the builder runs through emulation
-// (those its first, native platform does not cover).
+// worker platforms again (until BuildKit's cache of them expires) and fails
+// unless every target is then runnable. It returns the targets' platforms
+// that the builder runs through emulation (those its first, native platform
+// does not cover).
 func prepareEmulation(ctx context.Context, bk *builder.Client, p *Plan, w io.Writer) ([]string, error) {
-	err := Preflight(ctx, bk, p.Targets)
+	err := checkEmulation(ctx, bk, p.Targets)
 	var missing *MissingPlatformsError
 	if err != nil && (!p.Emulators.Install || !errors.As(err, &missing)) {
 		return nil, err
@@ -137,7 +152,19 @@ func prepareEmulation(ctx context.Context, bk *builder.Client, p *Plan, w io.Wri
 		if err := InstallEmulators(ctx, arches, bk.Address(), p.Emulators, w); err != nil {
 			return nil, fmt.Errorf("--install-emulators: %w", err)
 		}
-		if err := Preflight(ctx, bk, p.Targets); err != nil {
+		deadline := time.Now().Add(reprobeTimeout)
+		for {
+			err = checkEmulation(ctx, bk, p.Targets)
+			if err == nil || !errors.As(err, &missing) || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("after installing QEMU handlers: %w", err)
 		}
 	}
@@ -145,14 +172,58 @@ func prepareEmulation(ctx context.Context, bk *builder.Client, p *Plan, w io.Wri
 	if err != nil {
 		return nil, err
 	}
+	return emulatedTargets(have, p.Targets), nil
+}
+
+// emulatedTargets are the targets that the first (native) platform of a
+// builder does not cover.
+func emulatedTargets(have []ocispec.Platform, targets []Target) []string {
 	native := platforms.Only(have[0])
-	var emulated []string
-	for _, t := range p.Targets {
+	var out []string
+	for _, t := range targets {
 		if !native.Match(t.Platform) {
-			emulated = append(emulated, platforms.Format(t.Platform))
+			out = append(out, platforms.Format(t.Platform))
 		}
 	}
-	return emulated, nil
+	return out
+}
+
+// checkEmulation is Preflight, and for a builder on a unix socket of this
+// machine (whose kernel runs its builds) a probe of each emulated target in
+// the local kernel: BuildKit keeps listing a platform after its handler was
+// removed, so its list alone can be stale.
+func checkEmulation(ctx context.Context, bk *builder.Client, targets []Target) error {
+	if err := Preflight(ctx, bk, targets); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(bk.Address(), "unix://") || runtime.GOOS != "linux" {
+		return nil
+	}
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		return err
+	}
+	broken := &MissingPlatformsError{Builder: bk.Address(), Have: have}
+	var why []string
+	native := platforms.Only(have[0])
+	for _, t := range targets {
+		if native.Match(t.Platform) {
+			continue
+		}
+		a, err := emulation.Lookup(t.Platform.Architecture)
+		if err != nil {
+			continue // not an architecture mab can probe
+		}
+		if err := emulation.Probe(ctx, a); err != nil {
+			broken.Missing = append(broken.Missing, t.Platform)
+			why = append(why, err.Error())
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	broken.Broken = strings.Join(why, "; ")
+	return broken
 }
 
 // printEmulated adds to the build's summary which platforms ran under QEMU.
