@@ -351,7 +351,11 @@ var hostConfigs = []map[string]any{
 	{"Privileged": true},
 	{
 		"CapAdd":      []string{"SYS_ADMIN"},
-		"SecurityOpt": []string{"seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined", "label=disable"},
+		"SecurityOpt": []string{"seccomp=unconfined", "apparmor=unconfined", "label=disable"},
+		// The API form of the CLI's --security-opt systempaths=unconfined:
+		// /proc/sys writable, nothing masked.
+		"MaskedPaths":   []string{},
+		"ReadonlyPaths": []string{},
 	},
 }
 
