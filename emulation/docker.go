@@ -367,8 +367,8 @@ func (d *docker) runInstaller(ctx context.Context, image string, args []string, 
 		return nil, err
 	}
 	var id string
-	var startErr error
-	for _, hc := range hostConfigs {
+	var startErrs []string
+	for i, hc := range hostConfigs {
 		var created struct{ ID string }
 		_, err := d.call(ctx, http.MethodPost, "/containers/create", nil, map[string]any{
 			"Image": image, "Cmd": args, "Labels": map[string]string{"org.mab-build.role": "binfmt-installer"},
@@ -377,15 +377,16 @@ func (d *docker) runInstaller(ctx context.Context, image string, args []string, 
 		if err != nil {
 			return nil, fmt.Errorf("creating the installer container from %s: %w", image, err)
 		}
-		_, startErr = d.call(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil, nil)
-		if startErr == nil {
+		_, err = d.call(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil, nil)
+		if err == nil {
 			id = created.ID
 			break
 		}
 		d.remove(created.ID)
+		startErrs = append(startErrs, fmt.Sprintf("%s: %v", []string{"privileged", "with CAP_SYS_ADMIN"}[i], err))
 	}
 	if id == "" {
-		return nil, fmt.Errorf("starting the installer container: %w", startErr)
+		return nil, fmt.Errorf("starting the installer container: %s", strings.Join(startErrs, "; "))
 	}
 	defer d.remove(id)
 
