@@ -1,11 +1,13 @@
 package emulation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +70,9 @@ func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) 
 	out := make([]Outcome, len(arches))
 	for i, a := range arches {
 		out[i] = Outcome{Arch: a.Name}
-		if a.Native() {
+		// 386 on amd64 and arm on arm64 are native only where the kernel
+		// has 32-bit compat support; elsewhere they need QEMU too.
+		if a.Native() && (a.Name == runtime.GOARCH || Probe(context.Background(), a) == nil) {
 			out[i].Action = "native"
 			continue
 		}
