@@ -82,7 +82,7 @@ func (e Entry) Serves(a Arch) bool {
 // RegisterLine is the line written to binfmt_misc's register file to
 // install interpreter for a with flags:
 //
-//	:qemu-aarch64:M::\x7f\x45...:\xff\xff...:/usr/bin/qemu-aarch64-static:FC
+//	:qemu-aarch64:M::\x7f\x45...:\xff\xff...:/usr/bin/qemu-aarch64-static:POCF
 //
 // Every byte of magic and mask is escaped, so a byte that happens to be
 // ':' cannot end a field.
@@ -96,4 +96,15 @@ func escape(b []byte) string {
 		fmt.Fprintf(&sb, "\\x%02x", c)
 	}
 	return sb.String()
+}
+
+// Line is the register line that recreates e exactly (name, magic, mask,
+// interpreter and flags); a test that removes a handler restores it with
+// Restore. The kernel shows the O flag implied by C, so O is dropped.
+func (e Entry) Line() string {
+	flags := strings.NewReplacer("O", "").Replace(e.Flags)
+	if strings.Contains(e.Flags, "O") && !strings.Contains(e.Flags, "C") {
+		flags += "O"
+	}
+	return fmt.Sprintf(":%s:M:%d:%s:%s:%s:%s", e.Name, e.Offset, escape(e.Magic), escape(e.Mask), e.Interpreter, flags)
 }

@@ -135,3 +135,64 @@ func TestStatusWhenNotMounted(t *testing.T) {
 		}
 	}
 }
+
+func TestEntryLineRecreatesTheEntry(t *testing.T) {
+	e, err := ParseEntry("qemu-aarch64", []byte(aarch64Entry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Lookup("arm64")
+	want := strings.Replace(RegisterLine(a, "/usr/bin/qemu-aarch64-static", "CF"), "M::", "M:0:", 1)
+	if got := e.Line(); got != want {
+		t.Errorf("Line\n got %s\nwant %s", got, want)
+	}
+	p, _ := ParseEntry("x", []byte("enabled\ninterpreter /i\nflags: PO\noffset 0\nmagic 7f\nmask ff\n"))
+	if got := p.Line(); !strings.HasSuffix(got, ":/i:PO") {
+		t.Errorf("P and O without C: %s", got)
+	}
+}
+
+func TestUninstallAllLeavesOthersHandlers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Uninstall checks for root")
+	}
+	root := fakeRoot(t, map[string]string{
+		"qemu-aarch64":      aarch64Entry,
+		"riscv64-by-distro": "enabled\ninterpreter /usr/bin/qemu-riscv64\nflags: \noffset 0\nmagic 7f454c460201010000000000000000000200f300\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
+	})
+	arm64, _ := Lookup("arm64")
+	riscv, _ := Lookup("riscv64")
+	removed, err := Uninstall([]Arch{arm64, riscv}, root, true)
+	if err != nil || len(removed) != 1 || removed[0] != "qemu-aarch64" {
+		t.Errorf("ownOnly removed %v, %v; want only qemu-aarch64", removed, err)
+	}
+	os.Remove(filepath.Join(root, "qemu-aarch64")) // as the kernel does on "-1"
+	removed, err = Uninstall([]Arch{riscv}, root, false)
+	if err != nil || len(removed) != 1 || removed[0] != "riscv64-by-distro" {
+		t.Errorf("named riscv64 removed %v, %v; want riscv64-by-distro", removed, err)
+	}
+}
+
+func TestInstallRefusalsWriteNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("Install checks for root")
+	}
+	root := fakeRoot(t, nil)
+	riscv, _ := Lookup("riscv64")
+	dir := t.TempDir()
+	t.Setenv("PATH", dir)
+	_, err := Install([]Arch{riscv}, InstallOptions{Root: root, QEMUDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "Fedora's qemu-user-static-riscv64") {
+		t.Errorf("missing QEMU: %v", err)
+	}
+	noF := strings.Replace(aarch64Entry, "flags: OCF", "flags: OC", 1)
+	root = fakeRoot(t, map[string]string{"qemu-aarch64": noF})
+	arm64, _ := Lookup("arm64")
+	_, err = Install([]Arch{arm64}, InstallOptions{Root: root})
+	if err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("handler without F: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "register")); len(b) != 0 {
+		t.Errorf("register written after a refusal: %q", b)
+	}
+}

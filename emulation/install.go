@@ -1,11 +1,13 @@
 package emulation
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,9 +50,18 @@ func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("installing binfmt handlers needs root: run `sudo mab emulation install ...`")
 	}
-	if err := mount(root); err != nil {
+	mounted, err := mount(root)
+	if err != nil {
 		return nil, err
 	}
+	out, err := install(root, arches, opt)
+	if err != nil && mounted {
+		_ = unix.Unmount(root, 0) // leave the kernel as it was
+	}
+	return out, err
+}
+
+func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) {
 	entries, err := Entries(root)
 	if err != nil {
 		return nil, err
@@ -60,12 +71,15 @@ func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
 		arch        Arch
 		interpreter string
 		replace     string // entry to remove first
+		old         Entry  // the replaced entry, to restore on failure
 	}
 	var steps []step
 	out := make([]Outcome, len(arches))
 	for i, a := range arches {
 		out[i] = Outcome{Arch: a.Name}
-		if a.Native() {
+		// 386 on amd64 and arm on arm64 are native only where the kernel
+		// has 32-bit compat support; elsewhere they need QEMU too.
+		if a.Native() && (a.Name == runtime.GOARCH || Probe(context.Background(), a) == nil) {
 			out[i].Action = "native"
 			continue
 		}
@@ -84,31 +98,69 @@ func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
 		s := step{arch: a, interpreter: interp}
 		if st.Registered {
 			s.replace = st.Entry
+			s.old, _ = find(a, entries)
 		}
 		steps = append(steps, s)
 	}
 
+	// Write. On a failure, undo what this call did: remove the handlers it
+	// added and put back those it replaced.
+	var done []step
+	undo := func() {
+		for i := len(done) - 1; i >= 0; i-- {
+			_ = remove(root, done[i].arch.Entry())
+			if done[i].replace != "" {
+				_ = Restore(root, done[i].old)
+			}
+		}
+	}
 	for _, s := range steps {
 		i := indexOf(arches, s.arch)
 		if s.replace != "" {
 			if err := remove(root, s.replace); err != nil {
-				return out, err
+				undo()
+				return nil, err
 			}
 			out[i].Action = "replaced"
 		} else {
 			out[i].Action = "installed"
 		}
 		if err := register(root, RegisterLine(s.arch, s.interpreter, Flags)); err != nil {
-			return out, fmt.Errorf("%s: %w", s.arch.Name, err)
+			if s.replace != "" {
+				_ = Restore(root, s.old)
+			}
+			undo()
+			return nil, fmt.Errorf("%s: %w", s.arch.Name, err)
 		}
+		done = append(done, s)
 		out[i].Interpreter = s.interpreter
 	}
 	return out, nil
 }
 
-// Uninstall removes the handlers that serve arches. It returns the names of
-// the entries it removed; an architecture without a handler is skipped.
-func Uninstall(arches []Arch, root string) ([]string, error) {
+// Restore registers e again exactly as it was (disabled if it was): what a
+// caller that removed or replaced a handler uses to put it back.
+func Restore(root string, e Entry) error {
+	if root == "" {
+		root = DefaultRoot
+	}
+	if err := register(root, e.Line()); err != nil {
+		return fmt.Errorf("restoring %s: %w", e.Name, err)
+	}
+	if !e.Enabled {
+		if err := os.WriteFile(filepath.Join(root, e.Name), []byte("0"), 0); err != nil {
+			return fmt.Errorf("disabling %s: %w", e.Name, err)
+		}
+	}
+	return nil
+}
+
+// Uninstall removes the handlers that serve arches. With ownOnly it
+// removes only handlers named as mab (and tonistiigi/binfmt) name them,
+// qemu-<qemu name>, and leaves handlers that a distribution or a user
+// registered under other names alone. It returns the names of the entries
+// it removed; an architecture without a handler is skipped.
+func Uninstall(arches []Arch, root string, ownOnly bool) ([]string, error) {
 	if root == "" {
 		root = DefaultRoot
 	}
@@ -125,7 +177,7 @@ func Uninstall(arches []Arch, root string) ([]string, error) {
 	var removed []string
 	for _, a := range arches {
 		e, ok := find(a, entries)
-		if !ok {
+		if !ok || ownOnly && e.Name != a.Entry() {
 			continue
 		}
 		if err := remove(root, e.Name); err != nil {
@@ -189,14 +241,16 @@ func findInterpreter(a Arch, dir string) (string, error) {
 	return path, nil
 }
 
-func mount(root string) error {
+// mount mounts binfmt_misc at root unless it is there, and reports
+// whether it did.
+func mount(root string) (bool, error) {
 	if Mounted(root) {
-		return nil
+		return false, nil
 	}
 	if err := unix.Mount("binfmt_misc", root, "binfmt_misc", 0, ""); err != nil {
-		return fmt.Errorf("mounting binfmt_misc at %s: %w", root, err)
+		return false, fmt.Errorf("binfmt_misc is not mounted at %s and mounting it failed: %w (in a container, use --via docker or run it with CAP_SYS_ADMIN)", root, err)
 	}
-	return nil
+	return true, nil
 }
 
 func register(root, line string) error {

@@ -1,6 +1,7 @@
 package emulation
 
 import (
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -32,12 +33,32 @@ type ArchStatus struct {
 	Flags             string `json:"flags"`
 	FixBinary         bool   `json:"fixBinary"`
 	PreserveArgv0     bool   `json:"preserveArgv0"`
+	// Works is set by Probe: a program of this architecture really ran
+	// (chrooted, as in a build container, when run as root). WorksError is
+	// what the kernel said when it did not.
+	Works      bool   `json:"works"`
+	WorksError string `json:"worksError,omitempty"`
 }
 
 // Ready reports whether builds for this architecture can run: natively, or
 // through an enabled handler with the F flag.
 func (s ArchStatus) Ready() bool {
 	return s.Native || (s.Registered && s.Enabled && s.FixBinary)
+}
+
+// ProbeAll runs Probe for every row of st and records the outcome in its
+// Works and WorksError fields.
+func ProbeAll(ctx context.Context, st []ArchStatus) {
+	for i := range st {
+		a, err := Lookup(st[i].Arch)
+		if err == nil {
+			err = Probe(ctx, a)
+		}
+		st[i].Works = err == nil
+		if err != nil {
+			st[i].WorksError = err.Error()
+		}
+	}
 }
 
 // Mounted reports whether binfmt_misc is mounted at root.

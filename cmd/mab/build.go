@@ -41,6 +41,9 @@ and the summary go to stderr.`,
     --cache-from type=registry,ref=reg/app:cache-{arch} --cache-to type=registry,ref=reg/app:cache-{arch},mode=max \
     --secret id=npmrc,src=$HOME/.npmrc --metadata-file build.json .
 
+  # install missing QEMU handlers first (needs root on the builder's host)
+  sudo mab build --install-emulators --platform linux/amd64,linux/riscv64 -t reg/app:1 .
+
   # what would happen, without building
   mab build --dry-run --platform linux/amd64,linux/arm64,linux/arm/v7 -t reg/app:1 .`,
 		Args: cobra.ExactArgs(1),
@@ -90,6 +93,7 @@ and the summary go to stderr.`,
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")
 	f.StringVar(&o.TLS.Key, "tlskey", "", "client key for a tcp:// builder")
 	f.StringVar(&o.TLS.ServerName, "tlsservername", "", "server name expected in a tcp:// builder's certificate")
+	f.BoolVar(&o.Emulators.Install, "install-emulators", false, "install the QEMU handlers of platforms the builder cannot run (host or Docker installer, chosen from --builder), then check again")
 	_ = cmd.MarkFlagRequired("platform")
 	_ = cmd.MarkFlagRequired("tag")
 	return cmd

@@ -112,3 +112,22 @@ func TestOneLine(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+func TestEmulationBadArguments(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"emulation", "install", "sparc99"}, "known: amd64, 386, arm64, arm, riscv64, ppc64le, s390x, mips64le, mips64, loong64"},
+		{[]string{"emulation", "uninstall", "arm64", "vax"}, `unknown architecture "vax"`},
+		{[]string{"emulation", "install", "--via", "ssh", "riscv64"}, `invalid installer "ssh"`},
+		{[]string{"emulation", "uninstall", "--via", "ssh", "riscv64"}, `invalid --via "ssh"`},
+		{[]string{"emulation", "status", "--format", "xml"}, `invalid --format "xml"`},
+	}
+	for _, c := range cases {
+		_, _, err := run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err = %v, want one line containing %q", c.args, err, c.want)
+		}
+	}
+}

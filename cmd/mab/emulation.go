@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
+	"github.com/mab-build/mab/internal/pipeline"
 	"github.com/spf13/cobra"
 )
 
@@ -17,19 +24,46 @@ func newEmulationCmd() *cobra.Command {
 		Long: `A build for a platform the machine cannot run natively needs a binfmt_misc
 handler that runs its programs through a static QEMU, registered with the
 F (fix-binary) flag so that it works inside build containers and the P
-(preserve-argv0) flag that busybox-style programs need.`,
+(preserve-argv0) flag that busybox-style programs need.
+
+Handlers live in the kernel of the machine that runs BuildKit. The host
+installer registers them in this machine's kernel; the Docker installer
+(--via docker) in the Docker daemon's, through an installer container.`,
 	}
 	cmd.AddCommand(newEmulationStatusCmd(), newEmulationInstallCmd(), newEmulationUninstallCmd())
 	return cmd
 }
 
+// statusReport is the JSON of `mab emulation status`.
+type statusReport struct {
+	Arches  []emulation.ArchStatus `json:"arches"`
+	Builder *builderPlatforms      `json:"builder,omitempty"`
+}
+
+type builderPlatforms struct {
+	Address   string   `json:"address"`
+	Platforms []string `json:"platforms,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
 func newEmulationStatusCmd() *cobra.Command {
-	var format, root string
+	var format, root, addr string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show, per architecture, whether programs of it can run here",
+		Long: `For every architecture mab knows: whether it is native, the binfmt_misc
+handler that serves it (registered, enabled, interpreter, whether the
+interpreter exists and is static, flags, F), and WORKS: whether a tiny
+program of that architecture really runs. As root the program runs
+chrooted in an empty folder, as in a build container, so a handler without
+F shows "no".
+
+When a BuildKit builder is reachable (--builder, $BUILDKIT_HOST, or the
+default socket), the platforms its workers report are listed too: those,
+not this machine's kernel, decide what a build can run.`,
 		Example: `  mab emulation status
-  mab emulation status --format json`,
+  mab emulation status --format json
+  mab emulation status --builder tcp://buildkit.internal:1234`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
@@ -39,24 +73,61 @@ func newEmulationStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			emulation.ProbeAll(cmd.Context(), st)
+			rep := statusReport{Arches: st, Builder: workerPlatforms(cmd.Context(), addr)}
 			if format == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return enc.Encode(rep)
 			}
-			printStatus(cmd.OutOrStdout(), st)
+			printStatus(cmd.OutOrStdout(), rep)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted")
+	cmd.Flags().StringVar(&addr, "builder", "", "BuildKit address whose worker platforms to list (default $BUILDKIT_HOST, then "+builder.DefaultAddress+" when it exists)")
 	return cmd
 }
 
-func printStatus(w io.Writer, st []emulation.ArchStatus) {
+// workerPlatforms asks the builder at addr for its platforms. It returns
+// nil when no builder was named and the default socket does not exist; an
+// unreachable builder that was named is reported, not fatal: the status of
+// the local kernel is still worth showing.
+func workerPlatforms(ctx context.Context, addr string) *builderPlatforms {
+	if addr == "" {
+		addr = os.Getenv("BUILDKIT_HOST")
+	}
+	if addr == "" {
+		if _, err := os.Stat(strings.TrimPrefix(builder.DefaultAddress, "unix://")); err != nil {
+			return nil
+		}
+		addr = builder.DefaultAddress
+	}
+	out := &builderPlatforms{Address: addr}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	bk, err := builder.Dial(ctx, addr, builder.TLS{})
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	defer bk.Close()
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	for _, p := range have {
+		out.Platforms = append(out.Platforms, platforms.Format(p))
+	}
+	return out
+}
+
+func printStatus(w io.Writer, rep statusReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ARCH\tNATIVE\tREGISTERED\tENABLED\tINTERPRETER\tFLAGS\tF\tREADY")
-	for _, s := range st {
+	fmt.Fprintln(tw, "ARCH\tNATIVE\tREGISTERED\tENABLED\tINTERPRETER\tFLAGS\tF\tWORKS")
+	for _, s := range rep.Arches {
 		interp := s.Interpreter
 		switch {
 		case interp == "":
@@ -65,66 +136,128 @@ func printStatus(w io.Writer, st []emulation.ArchStatus) {
 			interp += " (missing)"
 		case !s.Static:
 			interp += " (dynamic)"
+		default:
+			interp += " (static)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Arch, yes(s.Native), yes(s.Registered), yes(s.Enabled), interp, dash(s.Flags), yes(s.FixBinary), yes(s.Ready()))
+		works := yes(s.Works)
+		if !s.Works {
+			works = "no: " + s.WorksError
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Arch, yes(s.Native), yes(s.Registered), yes(s.Enabled), interp, dash(s.Flags), yes(s.FixBinary), works)
 	}
 	tw.Flush()
+	if b := rep.Builder; b != nil {
+		if b.Error != "" {
+			fmt.Fprintf(w, "\nbuilder %s: %s\n", b.Address, b.Error)
+		} else {
+			fmt.Fprintf(w, "\nbuilder %s runs: %s\n", b.Address, strings.Join(b.Platforms, ", "))
+		}
+	}
 }
 
 func newEmulationInstallCmd() *cobra.Command {
 	var opt emulation.InstallOptions
+	var via, image, addr string
 	cmd := &cobra.Command{
 		Use:   "install ARCH...|all",
 		Short: "Register static QEMU handlers (flags POCF) for architectures",
-		Long: `Register a static qemu-<arch>-static from --qemu-dir or PATH as the
-binfmt_misc handler of each architecture, with the flags P, O, C and F. Mounts
-binfmt_misc when needed. Needs root. A working handler is left alone;
-one without the F or P flag is replaced only with --force.`,
+		Long: `Register QEMU handlers with the flags POCF, with one of two installers:
+
+  host    registers a static qemu-<arch>-static from --qemu-dir or PATH in
+          this machine's kernel, mounting binfmt_misc when needed. Needs root.
+          A working handler is left alone; one without the F or P flag is
+          replaced only with --force; a dynamically linked QEMU is refused.
+  docker  runs the installer image (tonistiigi/binfmt pinned by digest, or
+          --image) in a container of the Docker daemon at $DOCKER_HOST, so
+          the handlers land in the daemon's kernel, wherever it runs.
+
+--via auto (the default) picks docker when the builder (--builder, then
+$BUILDKIT_HOST) is the Docker daemon ("docker", docker://) or a
+docker-container:// endpoint, host otherwise. Every check runs before
+anything is registered; on any failure the kernel is left as it was.`,
 		Example: `  sudo mab emulation install arm64 arm
   sudo mab emulation install all
-  sudo mab emulation install --qemu-dir /opt/qemu/bin riscv64`,
+  sudo mab emulation install --qemu-dir /opt/qemu/bin riscv64
+  mab emulation install --via docker arm64 riscv64
+  mab emulation install --via docker --image registry.internal/binfmt@sha256:… all`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arches, err := lookupArches(args)
 			if err != nil {
 				return err
 			}
-			out, err := emulation.Install(arches, opt)
-			for _, o := range out {
-				if o.Action != "" {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%-8s %s %s\n", o.Arch, o.Action, o.Interpreter)
-				}
-			}
-			return err
+			return pipeline.InstallEmulators(cmd.Context(), arches, builderAddr(addr),
+				pipeline.EmulatorOptions{Via: via, Image: image, QEMUDir: opt.QEMUDir, Force: opt.Force, BinfmtRoot: opt.Root}, cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&opt.QEMUDir, "qemu-dir", "", "directory searched for qemu-<arch>-static before PATH")
-	cmd.Flags().BoolVar(&opt.Force, "force", false, "replace a handler that lacks the F or P flag or whose interpreter is missing")
-	cmd.Flags().StringVar(&opt.Root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted")
+	f := cmd.Flags()
+	f.StringVar(&via, "via", pipeline.ViaAuto, "installer: auto, host or docker")
+	f.StringVar(&image, "image", emulation.DefaultInstallerImage, "installer image of --via docker")
+	f.StringVar(&addr, "builder", "", "BuildKit address that --via auto decides from (default $BUILDKIT_HOST)")
+	f.StringVar(&opt.QEMUDir, "qemu-dir", "", "directory searched for qemu-<arch>-static before PATH (host)")
+	f.BoolVar(&opt.Force, "force", false, "replace a handler that lacks the F or P flag or whose interpreter is missing (host)")
+	f.StringVar(&opt.Root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted (host)")
 	return cmd
 }
 
 func newEmulationUninstallCmd() *cobra.Command {
-	var root string
+	var root, via, image, addr string
 	cmd := &cobra.Command{
-		Use:     "uninstall ARCH...|all",
-		Short:   "Remove the handlers of architectures",
-		Example: `  sudo mab emulation uninstall riscv64`,
-		Args:    cobra.MinimumNArgs(1),
+		Use:   "uninstall ARCH...|all",
+		Short: "Remove the handlers of architectures",
+		Long: `Remove binfmt_misc handlers (by writing -1 to their entry). A named
+architecture loses whichever handler serves it; "all" removes only the
+handlers named qemu-<arch> (mab's and tonistiigi/binfmt's) and leaves those
+that a distribution or a user registered under other names alone.`,
+		Example: `  sudo mab emulation uninstall riscv64
+  sudo mab emulation uninstall all
+  mab emulation uninstall --via docker riscv64`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arches, err := lookupArches(args)
 			if err != nil {
 				return err
 			}
-			removed, err := emulation.Uninstall(arches, root)
-			for _, r := range removed {
-				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s\n", r)
+			if via == pipeline.ViaAuto {
+				via = pipeline.InstallerFor(builderAddr(addr))
 			}
-			return err
+			switch via {
+			case pipeline.ViaHost:
+				ownOnly := len(args) == 1 && args[0] == "all"
+				removed, err := emulation.Uninstall(arches, root, ownOnly)
+				for _, r := range removed {
+					fmt.Fprintf(cmd.ErrOrStderr(), "removed %s\n", r)
+				}
+				if err == nil && len(removed) == 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), "nothing changed: no handler to remove")
+				}
+				return err
+			case pipeline.ViaDocker:
+				rep, err := emulation.UninstallDocker(cmd.Context(), arches, emulation.DockerOptions{Image: image})
+				if err != nil {
+					return err
+				}
+				for _, o := range rep.Outcomes {
+					fmt.Fprintf(cmd.ErrOrStderr(), "%-8s %s (docker)\n", o.Arch, o.Action)
+				}
+				return nil
+			}
+			return fmt.Errorf("invalid --via %q: want auto, host or docker", via)
 		},
 	}
-	cmd.Flags().StringVar(&root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted")
+	f := cmd.Flags()
+	f.StringVar(&via, "via", pipeline.ViaAuto, "installer: auto, host or docker")
+	f.StringVar(&image, "image", emulation.DefaultInstallerImage, "installer image of --via docker")
+	f.StringVar(&addr, "builder", "", "BuildKit address that --via auto decides from (default $BUILDKIT_HOST)")
+	f.StringVar(&root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted (host)")
 	return cmd
+}
+
+func builderAddr(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv("BUILDKIT_HOST")
 }
 
 // lookupArches resolves the arguments of install and uninstall; "all" is

@@ -159,35 +159,6 @@ func route(ctx context.Context, p *Plan) ([]*node, error) {
 	return used, nil
 }
 
-// preflight fails unless each builder's workers can run every platform
-// routed to it, and names the fix for those they cannot.
-func preflight(nodes []*node, targets []Target) error {
-	var errs []string
-	for _, n := range nodes {
-		var missing, arches []string
-		for _, i := range n.targets {
-			t := targets[i].Platform
-			if !supports(n.have, t) {
-				missing = append(missing, platforms.Format(t))
-				arches = append(arches, t.Architecture)
-			}
-		}
-		if len(missing) == 0 {
-			continue
-		}
-		var have []string
-		for _, h := range n.have {
-			have = append(have, platforms.Format(h))
-		}
-		errs = append(errs, fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`",
-			n.addr, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(dedupe(arches), " ")))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 func dedupe(in []string) []string {
 	var out []string
 	seen := map[string]bool{}

@@ -52,6 +52,8 @@ type Options struct {
 	Parallel            int
 	Nodes               []string // PLATFORM=ENDPOINT
 	TLS                 builder.TLS
+	// Emulators say whether preflight installs missing QEMU handlers.
+	Emulators EmulatorOptions
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -79,6 +81,7 @@ type Plan struct {
 	Parallel     int
 	MetadataFile string
 	Load, DryRun bool
+	Emulators EmulatorOptions
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
@@ -114,6 +117,7 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		Insecure: o.Insecure,
 		Progress: o.Progress,
 	}
+	p.Emulators = o.Emulators
 	if p.Progress == "" {
 		p.Progress = "auto"
 	}

@@ -48,8 +48,14 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 			n.client.Close()
 		}
 	}()
-	if err := preflight(nodes, p.Targets); err != nil {
-		return nil, err
+	for _, n := range nodes {
+		var targets []Target
+		for _, i := range n.targets {
+			targets = append(targets, p.Targets[i])
+		}
+		if n.have, err = prepareEmulation(ctx, n.client, targets, p.Emulators, stderr); err != nil {
+			return nil, err
+		}
 	}
 
 	res, err := run(ctx, p, nodes, stderr)

@@ -78,7 +78,7 @@ fi
 
 # --- mab itself, and the QEMU handlers through it ------------------------------
 go build -o "$top/bin/mab" ./cmd/mab
-"$top/bin/mab" emulation install arm64 arm
+"$top/bin/mab" emulation install --via host arm64 arm
 
 # --- start the registry --------------------------------------------------------
 if ! alive registry; then

@@ -1,0 +1,230 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/emulation"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// The installers of QEMU handlers.
+const (
+	// ViaAuto picks ViaDocker for a builder inside Docker, ViaHost otherwise.
+	ViaAuto = "auto"
+	// ViaHost registers handlers in this machine's kernel.
+	ViaHost = "host"
+	// ViaDocker registers them in the Docker daemon's kernel, through a
+	// privileged installer container.
+	ViaDocker = "docker"
+)
+
+// EmulatorOptions say whether and how `mab build` installs missing QEMU
+// handlers.
+type EmulatorOptions struct {
+	// Install makes preflight install the handlers of the platforms the
+	// builder cannot run, then check again; without it they are an error.
+	Install bool
+	// Via is ViaAuto (the default when empty), ViaHost or ViaDocker.
+	Via string
+	// Image is the Docker installer's image; empty means
+	// emulation.DefaultInstallerImage.
+	Image string
+	// QEMUDir is searched for qemu-<arch>-static by the host installer.
+	QEMUDir string
+	// Force and BinfmtRoot are the host installer's; see
+	// emulation.InstallOptions.
+	Force      bool
+	BinfmtRoot string
+}
+
+// MissingPlatformsError is preflight's error: the builder's workers cannot
+// run these platforms.
+type MissingPlatformsError struct {
+	Builder string
+	Missing []ocispec.Platform
+	Have    []ocispec.Platform
+	// Broken, when set, says why platforms that the workers do list cannot
+	// run: BuildKit never drops a platform it once detected, so a handler
+	// removed since then still shows in its list.
+	Broken string
+}
+
+func (e *MissingPlatformsError) Error() string {
+	var missing, have, arches []string
+	for _, p := range e.Missing {
+		missing = append(missing, platforms.Format(p))
+		arches = append(arches, p.Architecture)
+	}
+	for _, h := range e.Have {
+		have = append(have, platforms.Format(h))
+	}
+	slices.Sort(arches)
+	if e.Broken != "" {
+		return fmt.Sprintf("builder %s lists %s, but this machine's kernel, which runs it, cannot run them: %s: register QEMU handlers with `sudo mab emulation install %s`, or pass --install-emulators",
+			e.Builder, strings.Join(missing, ", "), e.Broken, strings.Join(slices.Compact(arches), " "))
+	}
+	return fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`, or pass --install-emulators",
+		e.Builder, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(slices.Compact(arches), " "))
+}
+
+// InstallerFor is the installer that ViaAuto means for a builder address:
+// Docker when the builder is the Docker daemon's BuildKit ("docker",
+// docker://…) or runs in a container of it (docker-container://…), because
+// then the kernel that runs the build is the daemon's.
+func InstallerFor(builderAddr string) string {
+	if builderAddr == "docker" || strings.HasPrefix(builderAddr, "docker://") || strings.HasPrefix(builderAddr, "docker-container://") {
+		return ViaDocker
+	}
+	return ViaHost
+}
+
+// InstallEmulators installs the handlers of arches with the installer via
+// (ViaAuto resolved against builderAddr) and writes one line per
+// architecture to w.
+func InstallEmulators(ctx context.Context, arches []emulation.Arch, builderAddr string, opt EmulatorOptions, w io.Writer) error {
+	via := opt.Via
+	if via == "" || via == ViaAuto {
+		via = InstallerFor(builderAddr)
+	}
+	var out []emulation.Outcome
+	switch via {
+	case ViaHost:
+		var err error
+		if out, err = emulation.Install(arches, emulation.InstallOptions{QEMUDir: opt.QEMUDir, Force: opt.Force, Root: opt.BinfmtRoot}); err != nil {
+			return err
+		}
+	case ViaDocker:
+		rep, err := emulation.InstallDocker(ctx, arches, emulation.DockerOptions{Image: opt.Image})
+		if err != nil {
+			return err
+		}
+		out = rep.Outcomes
+	default:
+		return fmt.Errorf("invalid installer %q: want auto, host or docker", opt.Via)
+	}
+	changed := false
+	for _, o := range out {
+		fmt.Fprintf(w, "%-8s %s (%s) %s\n", o.Arch, o.Action, via, o.Interpreter)
+		changed = changed || o.Action == "installed" || o.Action == "replaced"
+	}
+	if !changed {
+		fmt.Fprintln(w, "nothing changed: every handler was already installed")
+	}
+	return nil
+}
+
+// reprobeTimeout bounds the wait, after an install, for the builder to
+// list the new platforms: BuildKit caches its emulator check for 20s.
+const reprobeTimeout = 45 * time.Second
+
+// Preflight fails unless the builder's workers can run every target's
+// platform, with a *MissingPlatformsError that names the fix.
+func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error {
+	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+	defer cancel()
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		return err
+	}
+	var missing []ocispec.Platform
+	for _, t := range targets {
+		if !supports(have, t.Platform) {
+			missing = append(missing, t.Platform)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &MissingPlatformsError{Builder: bk.Address(), Missing: missing, Have: have}
+}
+
+// prepareEmulation is preflight with its remedy, for the targets routed to
+// one builder: when the builder cannot run some of them and opt.Install is
+// set, it installs their handlers, reads the worker platforms again (until
+// BuildKit's cache of them expires) and fails unless every target is then
+// runnable. It returns the builder's platforms as finally read.
+func prepareEmulation(ctx context.Context, bk *builder.Client, targets []Target, opt EmulatorOptions, w io.Writer) ([]ocispec.Platform, error) {
+	err := checkEmulation(ctx, bk, targets)
+	var missing *MissingPlatformsError
+	if err != nil && (!opt.Install || !errors.As(err, &missing)) {
+		return nil, err
+	}
+	if err != nil {
+		var arches []emulation.Arch
+		for _, m := range missing.Missing {
+			a, err := emulation.Lookup(m.Architecture)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", platforms.Format(m), err)
+			}
+			if !slices.ContainsFunc(arches, func(x emulation.Arch) bool { return x.Name == a.Name }) {
+				arches = append(arches, a)
+			}
+		}
+		if err := InstallEmulators(ctx, arches, bk.Address(), opt, w); err != nil {
+			return nil, fmt.Errorf("--install-emulators: %w", err)
+		}
+		deadline := time.Now().Add(reprobeTimeout)
+		for {
+			err = checkEmulation(ctx, bk, targets)
+			if err == nil || !errors.As(err, &missing) || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("after installing QEMU handlers: %w", err)
+		}
+	}
+	return bk.Platforms(ctx)
+}
+
+// checkEmulation is Preflight, and for a builder on a unix socket of this
+// machine (whose kernel runs its builds) a probe of each emulated target in
+// the local kernel: BuildKit keeps listing a platform after its handler was
+// removed, so its list alone can be stale.
+func checkEmulation(ctx context.Context, bk *builder.Client, targets []Target) error {
+	if err := Preflight(ctx, bk, targets); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(bk.Address(), "unix://") || runtime.GOOS != "linux" {
+		return nil
+	}
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		return err
+	}
+	broken := &MissingPlatformsError{Builder: bk.Address(), Have: have}
+	var why []string
+	native := platforms.Only(have[0])
+	for _, t := range targets {
+		if native.Match(t.Platform) {
+			continue
+		}
+		a, err := emulation.Lookup(t.Platform.Architecture)
+		if err != nil {
+			continue // not an architecture mab can probe
+		}
+		if err := emulation.Probe(ctx, a); err != nil {
+			broken.Missing = append(broken.Missing, t.Platform)
+			why = append(why, err.Error())
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	broken.Broken = strings.Join(why, "; ")
+	return broken
+}

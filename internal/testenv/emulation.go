@@ -1,0 +1,180 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// RunWith runs the mab binary like Run, after edit has adjusted the
+// command (its environment, its credentials).
+func (e Env) RunWith(t testing.TB, edit func(*exec.Cmd), args ...string) Result {
+	t.Helper()
+	cmd := exec.Command(e.Mab(t), args...)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost)
+	edit(cmd)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.ExitCode = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running mab: %v", err)
+	}
+	return r
+}
+
+// InstallerImage builds a stand-in for tonistiigi/binfmt (the program in
+// internal/testenv/binfmt, static, with Debian's qemu-<qemu>-static for
+// each of qemus from /usr/bin), loads it into the environment's dockerd and
+// returns its name.
+func (e Env) InstallerImage(t testing.TB, qemus ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "binfmt")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/testenv/binfmt")
+	cmd.Dir = e.Root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the installer program: %v\n%s", err, out)
+	}
+	files := map[string]string{"usr/bin/binfmt": bin}
+	for _, q := range qemus {
+		files["usr/bin/qemu-"+q+"-static"] = "/usr/bin/qemu-" + q + "-static"
+	}
+	layer, err := fileLayer(dir, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Config.Entrypoint = []string{"/usr/bin/binfmt"}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ref := fmt.Sprintf("mab-test/binfmt:%d", time.Now().UnixNano())
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(dir, "image.tar")
+	if err := tarball.WriteToFile(tarPath, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	load := exec.Command("docker", "load", "-i", tarPath)
+	load.Env = append(os.Environ(), "DOCKER_HOST="+e.DockerHost)
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("docker load: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		rm := exec.Command("docker", "rmi", "-f", ref)
+		rm.Env = load.Env
+		_ = rm.Run()
+	})
+	return ref
+}
+
+// fileLayer makes a layer of files (path in the image → path here), with a
+// /tmp for the installer's probes.
+func fileLayer(dir string, files map[string]string) (v1.Layer, error) {
+	root := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(root, "tmp"), 0o1777); err != nil {
+		return nil, err
+	}
+	for dst, src := range files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, err
+		}
+		p := filepath.Join(root, dst)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, b, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	tarPath := filepath.Join(dir, "layer.tar")
+	if out, err := exec.Command("tar", "-C", root, "-cf", tarPath, ".").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("tar: %v: %s", err, out)
+	}
+	return tarball.LayerFromFile(tarPath)
+}
+
+// PrivateBuildkitd starts a buildkitd of its own (the binary and the
+// configuration of the environment's, another root and socket), for a test
+// that needs a builder whose worker platforms are detected from now on:
+// BuildKit never drops a platform it once listed. It is stopped, by its
+// process id, when the test ends.
+func (e Env) PrivateBuildkitd(t testing.TB) string {
+	t.Helper()
+	state := filepath.Join(e.Root, ".e2e")
+	pidb, err := os.ReadFile(filepath.Join(state, "buildkitd.pid"))
+	if err != nil {
+		t.Fatalf("the environment's buildkitd: %v", err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidb)))
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		t.Fatalf("the environment's buildkitd binary: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "mab-bk-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "unix://" + filepath.Join(dir, "buildkitd.sock")
+	cmd := exec.Command(exe, "--config", filepath.Join(state, "buildkitd.toml"), "--root", filepath.Join(dir, "root"), "--addr", addr)
+	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		_ = exec.Command("umount", "-R", filepath.Join(dir, "root")).Run()
+		os.RemoveAll(dir)
+	})
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(strings.TrimPrefix(addr, "unix://")); err == nil {
+			return addr
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.log"))
+	t.Fatalf("private buildkitd did not start:\n%s", b)
+	return ""
+}
