@@ -81,7 +81,7 @@ type Plan struct {
 	Parallel     int
 	MetadataFile string
 	Load, DryRun bool
-	Emulators EmulatorOptions
+	Emulators    EmulatorOptions
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
