@@ -40,10 +40,13 @@ type Child struct {
 
 // Inspect reads what ref holds.
 func Inspect(ctx context.Context, ref name.Reference, opts ...Option) (*Listing, error) {
-	o := makeOptions(opts)
-	desc, err := remote.Get(ref, o.remote(ctx)...)
+	s, err := connect(ctx, makeOptions(opts), nil, []name.Repository{ref.Context()})
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
+	}
+	desc, err := remote.Get(ref, s.remote(ctx, ref)...)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", ref, explain(ref.Context().Registry, err))
 	}
 	l := &Listing{Ref: ref.String(), Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Raw: desc.Manifest}
 	switch {

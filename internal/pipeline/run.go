@@ -57,15 +57,15 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 		return nil, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(results), p.Final, errors.Join(failed...))
 	}
 
-	sources := make([]name.Digest, len(results))
+	sources := make([]merge.Source, len(results))
 	for i, r := range results {
-		sources[i] = p.Final.Context().Digest(r.Digest)
+		sources[i] = merge.Source{Ref: p.Final.Context().Digest(r.Digest)}
 	}
-	pub, err := merge.Push(ctx, p.Final, sources)
+	pub, err := merge.Merge(ctx, p.Final, sources, merge.WithInsecure(p.Insecure))
 	if err != nil {
 		return nil, err
 	}
-	if err := merge.Verify(ctx, p.Final, pub.Digest); err != nil {
+	if err := merge.Verify(ctx, p.Final, pub.Digest, merge.WithInsecure(p.Insecure)); err != nil {
 		return nil, err
 	}
 	printSummary(stderr, results)

@@ -1,0 +1,156 @@
+package merge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// amendAttempts bounds how often an amend starts over because another
+// writer changed the target meanwhile.
+const amendAttempts = 5
+
+// Published is an index that was pushed and read back.
+type Published struct {
+	Ref       name.Tag
+	Digest    v1.Hash
+	MediaType types.MediaType
+	Size      int64
+	Manifest  *v1.IndexManifest
+	// Copied counts the children copied from other repositories.
+	Copied int
+	// Attempts counts the writes: more than 1 when an amend raced another
+	// writer and started over from a fresh read.
+	Attempts int
+}
+
+// Merge assembles the index of sources (see Assemble), copies into the
+// target repository the children that live elsewhere (mounting blobs where
+// the registry allows), writes the index last, and reads the tag back: the
+// digest the registry serves must be the one written. On any error before
+// the write, the target is left as it was.
+//
+// With WithAmend, the target is read again just before the write and after
+// it; if another writer changed it, the merge starts over from a fresh read
+// (up to 5 times), so no platform that writer added is lost. Registries
+// offer no compare-and-swap: a write landing between that last check and
+// mab's own write is caught only by the other writer's read-back.
+func Merge(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Published, error) {
+	o := makeOptions(opts)
+	s, err := connect(ctx, o, []name.Repository{target.Context()}, repositories(sources))
+	if err != nil {
+		return nil, fmt.Errorf("merging into %s: %w", target, err)
+	}
+	images, atts, err := collect(ctx, s, sources)
+	if err != nil {
+		return nil, fmt.Errorf("merging into %s: %w", target, err)
+	}
+	copied := &copies{done: map[v1.Hash]bool{}}
+	for attempt := 1; ; attempt++ {
+		pub, err := mergeOnce(ctx, s, target, images, atts, copied)
+		if err == nil {
+			pub.Attempts, pub.Copied = attempt, len(copied.done)
+			return pub, nil
+		}
+		if !o.amend || !errors.Is(err, ErrConcurrentWrite) || attempt == amendAttempts {
+			return nil, fmt.Errorf("merging into %s: %w", target, err)
+		}
+	}
+}
+
+// mergeOnce is one read (when amending), copy, write and read-back.
+func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []child, copied *copies) (*Published, error) {
+	var base *current
+	if s.o.amend {
+		var err error
+		if base, err = readTarget(ctx, s, target); err != nil {
+			return nil, err
+		}
+	}
+	idx, err := build(s.o, target, images, atts, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := copied.copy(ctx, s, target, idx.children); err != nil {
+		return nil, err
+	}
+	if s.o.amend {
+		now, err := headDigest(ctx, s, target)
+		if err != nil {
+			return nil, err
+		}
+		if now != idx.Base {
+			return nil, fmt.Errorf("%w: it was %s when read, %s before the write", ErrConcurrentWrite, idx.Base, now)
+		}
+	}
+	if err := remote.Put(target, rawManifest{raw: idx.Raw, mediaType: idx.MediaType}, s.remote(ctx, target)...); err != nil {
+		return nil, fmt.Errorf("pushing index: %w", explain(target.Registry, err))
+	}
+	got, err := headDigest(ctx, s, target)
+	if err != nil {
+		return nil, fmt.Errorf("reading back: %w", err)
+	}
+	if got != idx.Digest {
+		return nil, fmt.Errorf("%w: reading back, the registry serves %s, mab pushed %s", ErrConcurrentWrite, got, idx.Digest)
+	}
+	return &Published{Ref: target, Digest: idx.Digest, MediaType: idx.MediaType, Size: int64(len(idx.Raw)), Manifest: idx.Manifest}, nil
+}
+
+// headDigest is the digest target points at, zero when it does not exist.
+func headDigest(ctx context.Context, s *session, target name.Tag) (v1.Hash, error) {
+	d, err := remote.Head(target, s.remote(ctx, target)...)
+	if err != nil {
+		if err = explain(target.Registry, err); errors.Is(err, ErrNotFound) {
+			return v1.Hash{}, nil
+		}
+		return v1.Hash{}, err
+	}
+	return d.Digest, nil
+}
+
+// copies copies children into the target repository once per merge, even
+// when an amend starts over.
+type copies struct {
+	mu   sync.Mutex
+	done map[v1.Hash]bool
+}
+
+// copy writes, by digest, each child not yet in the target's repository.
+// go-containerregistry mounts the blobs when source and target share a
+// registry, and streams them otherwise.
+func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children []child) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.jobs)
+	for _, ch := range children {
+		if ch.repo.Name() == target.Context().Name() || c.isDone(ch.desc.Digest) {
+			continue
+		}
+		g.Go(func() error {
+			img, err := ch.image()
+			if err == nil {
+				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.remote(ctx, target)...)
+			}
+			if err != nil {
+				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(target.Registry, err))
+			}
+			c.mu.Lock()
+			c.done[ch.desc.Digest] = true
+			c.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (c *copies) isDone(d v1.Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done[d]
+}
