@@ -23,8 +23,6 @@ type child struct {
 	desc   v1.Descriptor
 	source string          // the source it came from, for messages
 	repo   name.Repository // the repository that holds it now
-	// image reads the manifest to copy it into the target repository.
-	image func() (v1.Image, error)
 }
 
 // resolved is what one source contributed: its images, each with the
@@ -77,7 +75,7 @@ func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
 			}
 			d.Platform = &p
 		}
-		c := child{desc: d, source: src.String(), repo: src.Ref.Context(), image: func() (v1.Image, error) { return img, nil }}
+		c := child{desc: d, source: src.String(), repo: src.Ref.Context()}
 		return resolved{images: []child{c}}, nil
 	case desc.MediaType.IsIndex():
 		if src.Platform != nil {
@@ -105,7 +103,7 @@ func flatten(ctx context.Context, s *session, idx v1.ImageIndex, src Source) (re
 	var r resolved
 	var imgs []v1.Descriptor
 	for _, d := range m.Manifests {
-		c := child{desc: d, source: src.String(), repo: src.Ref.Context(), image: func() (v1.Image, error) { return idx.Image(d.Digest) }}
+		c := child{desc: d, source: src.String(), repo: src.Ref.Context()}
 		switch {
 		case d.Annotations[AnnotationReferenceType] == attestationManifest:
 			r.attestations = append(r.attestations, c)

@@ -181,7 +181,17 @@ func attested(t *testing.T, repo name.Repository, tag string, p v1.Platform) (na
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Like BuildKit's: an OCI manifest whose config says unknown/unknown.
 	att = mutate.ConfigMediaType(mutate.MediaType(att, types.OCIManifestSchema1), types.OCIConfigJSON)
+	cfg, err := att.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "unknown", "unknown"
+	if att, err = mutate.ConfigFile(att, cfg); err != nil {
+		t.Fatal(err)
+	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
 		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}},
 		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{

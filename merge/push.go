@@ -123,8 +123,9 @@ type copies struct {
 }
 
 // copy writes, by digest, each child not yet in the target's repository.
-// go-containerregistry mounts the blobs when source and target share a
-// registry, and streams them otherwise.
+// The child is read again under ctx (remote objects keep the context they
+// were read with); go-containerregistry mounts its blobs when source and
+// target share a registry, and streams them otherwise.
 func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children []child) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.o.jobs)
@@ -133,7 +134,8 @@ func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children
 			continue
 		}
 		g.Go(func() error {
-			img, err := ch.image()
+			from := ch.repo.Digest(ch.desc.Digest.String())
+			img, err := remote.Image(from, s.remote(ctx, from)...)
 			if err == nil {
 				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.remote(ctx, target)...)
 			}
