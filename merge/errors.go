@@ -24,7 +24,7 @@ var (
 	// ErrPlainHTTP: plain HTTP to a registry that is not on loopback, without WithInsecure.
 	ErrPlainHTTP = errors.New("plain HTTP refused")
 	// ErrInvalid: the request itself is wrong (bad reference, bad option).
-	ErrInvalid = errors.New("invalid merge request")
+	ErrInvalid = errors.New("invalid")
 )
 
 // explain turns a registry's refusal into a message that says who refused

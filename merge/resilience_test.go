@@ -215,6 +215,7 @@ func TestMergeBadInput(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want it to contain %q", err, c.want)
 			}
+			t.Log(err)
 			if time.Since(start) > 5*time.Second {
 				t.Errorf("took %v to fail", time.Since(start))
 			}
@@ -297,6 +298,7 @@ func TestMergeAuthFailureNamesRegistryAndHidesCredentials(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
 	msg := err.Error()
+	t.Log(msg)
 	if !strings.Contains(msg, "registry "+host+" refused") || !strings.Contains(msg, "docker login "+host) {
 		t.Errorf("err = %q, want the registry and how to log in", msg)
 	}

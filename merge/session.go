@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -24,9 +25,13 @@ type session struct {
 func connect(ctx context.Context, o options, push []name.Repository, pull []name.Repository) (*session, error) {
 	regs := map[string]name.Registry{}
 	scopes := map[string][]string{}
+	repos := map[string][]string{}
 	add := func(r name.Repository, scope string) {
 		key := r.RegistryStr()
 		regs[key] = r.Registry
+		if !slices.Contains(repos[key], r.RepositoryStr()) {
+			repos[key] = append(repos[key], r.RepositoryStr())
+		}
 		if s := r.Scope(scope); !slices.Contains(scopes[key], s) {
 			scopes[key] = append(scopes[key], s)
 		}
@@ -50,7 +55,7 @@ func connect(ctx context.Context, o options, push []name.Repository, pull []name
 		}
 		t, err := transport.NewWithContext(ctx, reg, auth, rt, scopes[key])
 		if err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", key, explain(reg, err))
+			return nil, fmt.Errorf("connecting to registry %s (for %s): %w", key, strings.Join(repos[key], ", "), explain(reg, err))
 		}
 		s.transports[key] = t
 	}

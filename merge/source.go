@@ -31,13 +31,13 @@ func ParseSource(s string, opts ...name.Option) (Source, error) {
 	ref, plat, hasPlat := strings.Cut(s, "=")
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
-		return Source{}, fmt.Errorf("%w: source %q: %v", ErrInvalid, s, err)
+		return Source{}, fmt.Errorf("%w source %q: %v", ErrInvalid, s, err)
 	}
 	src := Source{Ref: r}
 	if hasPlat {
 		p, err := ParsePlatform(plat)
 		if err != nil {
-			return Source{}, fmt.Errorf("%w: source %q: %v", ErrInvalid, s, err)
+			return Source{}, fmt.Errorf("%w source %q: %v", ErrInvalid, s, err)
 		}
 		src.Platform = &p
 	}
