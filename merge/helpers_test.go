@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,17 +77,6 @@ func golden(t *testing.T, name string, got []byte) {
 	if string(got) != string(want) {
 		t.Errorf("index differs from %s:\n got %s\nwant %s", path, got, want)
 	}
-}
-
-// counter counts the HTTP requests that go out, retries included.
-type counter struct {
-	n     atomic.Int64
-	inner http.RoundTripper
-}
-
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.inner.RoundTrip(r)
 }
 
 // staticKeychain hands every registry the same credentials.

@@ -22,7 +22,7 @@ import (
 
 // testRegistry starts go-containerregistry's in-process registry and
 // returns its host:port.
-func testRegistry(t *testing.T) string {
+func testRegistry(t testing.TB) string {
 	t.Helper()
 	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(s.Close)
@@ -68,7 +68,7 @@ func push(t *testing.T, repo name.Repository, tag string, img v1.Image) name.Dig
 	return repo.Digest(d.String())
 }
 
-func repoIn(t *testing.T, host, path string) name.Repository {
+func repoIn(t testing.TB, host, path string) name.Repository {
 	t.Helper()
 	r, err := name.NewRepository(host + "/" + path)
 	if err != nil {
