@@ -75,7 +75,7 @@ func collect(ctx context.Context, s *session, sources []Source) (images, atts []
 			for i, want := range s.o.platforms {
 				matched[i] = matched[i] || matches([]v1.Platform{want}, c.desc.Platform)
 			}
-			key := FormatPlatform(c.desc.Platform)
+			key := platformKey(c.desc.Platform)
 			if prev, dup := seen[key]; dup {
 				return nil, nil, fmt.Errorf("%w: %s (%s) and %s (%s) are both %s", ErrDuplicatePlatform, prev.source, prev.desc.Digest, c.source, c.desc.Digest, key)
 			}
@@ -112,12 +112,12 @@ func build(o options, target name.Tag, images, atts []child, base *current) (*In
 		idx.Base = base.digest
 		maps.Copy(annotations, base.annotations)
 		for _, c := range base.images {
-			pos[FormatPlatform(c.desc.Platform)] = len(all)
+			pos[platformKey(c.desc.Platform)] = len(all)
 			all = append(all, c)
 		}
 	}
 	for _, c := range images {
-		if i, ok := pos[FormatPlatform(c.desc.Platform)]; ok {
+		if i, ok := pos[platformKey(c.desc.Platform)]; ok {
 			all[i] = c
 			continue
 		}

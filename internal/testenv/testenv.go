@@ -25,6 +25,10 @@ type Env struct {
 	Registry string
 	// Root is the repository's top folder.
 	Root string
+	// Buildctl is the buildctl of the same version as buildkitd
+	// (MAB_BUILDCTL), for tests that need BuildKit features mab does not
+	// drive, such as provenance attestations. Empty when unknown.
+	Buildctl string
 }
 
 // Get returns the environment, or skips the test under -short, or fails it
@@ -38,8 +42,8 @@ func Get(t testing.TB) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := Env{BuildkitHost: os.Getenv("BUILDKIT_HOST"), Registry: os.Getenv("MAB_TEST_REGISTRY"), Root: root}
-	if e.BuildkitHost == "" || e.Registry == "" {
+	e := Env{BuildkitHost: os.Getenv("BUILDKIT_HOST"), Registry: os.Getenv("MAB_TEST_REGISTRY"), Root: root, Buildctl: os.Getenv("MAB_BUILDCTL")}
+	if e.BuildkitHost == "" || e.Registry == "" || e.Buildctl == "" {
 		fileEnv, err := readEnvFile(filepath.Join(root, ".e2e", "env"))
 		if err != nil {
 			t.Fatalf("end-to-end environment not up (%v): run `make e2e-up` first, or `go test -short ./...` for the unit suite", err)
@@ -49,6 +53,9 @@ func Get(t testing.TB) Env {
 		}
 		if e.Registry == "" {
 			e.Registry = fileEnv["MAB_TEST_REGISTRY"]
+		}
+		if e.Buildctl == "" {
+			e.Buildctl = fileEnv["MAB_BUILDCTL"]
 		}
 	}
 	if e.BuildkitHost == "" || e.Registry == "" {

@@ -165,5 +165,6 @@ cat >"$state/env" <<ENV
 export BUILDKIT_HOST=unix://$sock
 export MAB_TEST_REGISTRY=127.0.0.1:$port
 export DOCKER_HOST=unix://$docker_sock
+export MAB_BUILDCTL=$cache/bin/buildctl
 ENV
 cat "$state/env"
