@@ -30,6 +30,7 @@ type options struct {
 	backoff     time.Duration
 	maxWait     time.Duration
 	amend       bool
+	settle      time.Duration
 	force       bool
 	mediaType   MediaType
 	annotations map[string]string
@@ -66,6 +67,11 @@ func WithRetry(attempts int, first time.Duration) Option {
 // taken as an empty index. The default is false: the sources alone.
 func WithAmend(amend bool) Option { return func(o *options) { o.amend = amend } }
 
+// WithSettle sets how long an amend waits after its read-back before it
+// checks once more that no concurrent amend replaced its index with one
+// that lacks its platforms. The default is 500ms; 0 skips the check.
+func WithSettle(d time.Duration) Option { return func(o *options) { o.settle = d } }
+
 // WithForce lets a source's platform override win over its image config.
 // The default is false: an override that contradicts the config is an error.
 func WithForce(force bool) Option { return func(o *options) { o.force = force } }
@@ -92,6 +98,7 @@ func makeOptions(opts []Option) options {
 		attempts:  5,
 		backoff:   500 * time.Millisecond,
 		maxWait:   time.Minute,
+		settle:    500 * time.Millisecond,
 		mediaType: MediaTypeAuto,
 	}
 	for _, opt := range opts {

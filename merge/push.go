@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -37,11 +39,14 @@ type Published struct {
 // digest the registry serves must be the one written. On any error before
 // the write, the target is left as it was.
 //
-// With WithAmend, the target is read again just before the write and after
-// it; if another writer changed it, the merge starts over from a fresh read
-// (up to 5 times), so no platform that writer added is lost. Registries
-// offer no compare-and-swap: a write landing between that last check and
-// mab's own write is caught only by the other writer's read-back.
+// With WithAmend, an index that already lists every child is not written
+// again, and the target is read just before the write, right after it, and
+// once more after a short settling time (see WithSettle). If another writer
+// changed it before the write, or replaced it afterwards with an index that
+// lacks one of the platforms mab added, the merge starts over from a fresh
+// read (up to 5 times, after a random pause), so no platform is lost to a
+// concurrent amend. Registries offer no compare-and-swap: this narrows the
+// race to writes further apart than the settling time, it cannot close it.
 func Merge(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Published, error) {
 	o := makeOptions(opts)
 	s, err := connect(ctx, o, []name.Repository{target.Context()}, repositories(sources))
@@ -62,6 +67,10 @@ func Merge(ctx context.Context, target name.Tag, sources []Source, opts ...Optio
 		if !o.amend || !errors.Is(err, ErrConcurrentWrite) || attempt == amendAttempts {
 			return nil, fmt.Errorf("merging into %s: %w", target, err)
 		}
+		// Two writers that retry in step would collide again.
+		if err := sleep(ctx, time.Duration(rand.Int64N(int64(100*time.Millisecond)))*time.Duration(attempt)); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -80,6 +89,10 @@ func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []
 	}
 	if err := copied.copy(ctx, s, target, idx.children); err != nil {
 		return nil, err
+	}
+	pub := &Published{Ref: target, Digest: idx.Digest, MediaType: idx.MediaType, Size: int64(len(idx.Raw)), Manifest: idx.Manifest}
+	if s.o.amend && idx.Digest == idx.Base {
+		return pub, nil // the target already lists every child
 	}
 	if s.o.amend {
 		now, err := headDigest(ctx, s, target)
@@ -100,7 +113,44 @@ func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []
 	if got != idx.Digest {
 		return nil, fmt.Errorf("%w: reading back, the registry serves %s, mab pushed %s", ErrConcurrentWrite, got, idx.Digest)
 	}
-	return &Published{Ref: target, Digest: idx.Digest, MediaType: idx.MediaType, Size: int64(len(idx.Raw)), Manifest: idx.Manifest}, nil
+	if s.o.amend {
+		if err := settle(ctx, s, target, idx.Digest, images); err != nil {
+			return nil, err
+		}
+	}
+	return pub, nil
+}
+
+// settle waits s.o.settle and checks that target still lists a child for
+// each platform of images: another amend that had checked the target before
+// mab's write may have written its own index just after it. A later index
+// that lists those platforms (even with other images) is someone else's
+// newer amend, and is left alone.
+func settle(ctx context.Context, s *session, target name.Tag, wrote v1.Hash, images []child) error {
+	if s.o.settle <= 0 {
+		return nil
+	}
+	if err := sleep(ctx, s.o.settle); err != nil {
+		return err
+	}
+	now, err := headDigest(ctx, s, target)
+	if err != nil || now == wrote {
+		return err
+	}
+	cur, err := readTarget(ctx, s, target)
+	if err != nil {
+		return err
+	}
+	listed := map[string]bool{}
+	for _, c := range cur.images {
+		listed[platformKey(c.desc.Platform)] = true
+	}
+	for _, c := range images {
+		if !listed[platformKey(c.desc.Platform)] {
+			return fmt.Errorf("%w: %s was replaced by %s, which lacks %s", ErrConcurrentWrite, wrote, now, FormatPlatform(c.desc.Platform))
+		}
+	}
+	return nil
 }
 
 // headDigest is the digest target points at, zero when it does not exist.

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,16 +111,26 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // an amend runs, either after mab read it or right after mab wrote it.
 // Both platforms of the other job survive, and mab's.
 func TestMergeAmendSurvivesAnotherWriter(t *testing.T) {
-	for _, when := range []string{"after the read", "after the write"} {
+	for _, when := range []string{"after the read", "after the write", "after the read-back"} {
 		t.Run(when, func(t *testing.T) {
 			var once sync.Once
 			var competitor []byte
+			var putSeen atomic.Bool
 			host := wrappedRegistry(t, func(h http.Handler) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					h.ServeHTTP(w, r)
-					trigger := isManifestPut(r, "1.4")
-					if when == "after the read" {
-						trigger = r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/1.4")
+					onTarget := strings.HasSuffix(r.URL.Path, "/manifests/1.4")
+					var trigger bool
+					switch when {
+					case "after the read":
+						trigger = onTarget && r.Method == http.MethodGet
+					case "after the write":
+						trigger = isManifestPut(r, "1.4")
+					case "after the read-back":
+						// Another amend that checked the target before mab's
+						// write lands its own just after mab's read-back.
+						trigger = onTarget && r.Method == http.MethodHead && putSeen.Load()
+						putSeen.Store(putSeen.Load() || (competitor != nil && isManifestPut(r, "1.4")))
 					}
 					if trigger && competitor != nil {
 						once.Do(func() {
@@ -153,7 +164,7 @@ func TestMergeAmendSurvivesAnotherWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			arm := push(t, repo, "arm64", platformImage(t, arm64, types.OCIManifestSchema1))
-			pub, err := Merge(ctx, repo.Tag("1.4"), []Source{{Ref: arm}}, WithAmend(true))
+			pub, err := Merge(ctx, repo.Tag("1.4"), []Source{{Ref: arm}}, WithAmend(true), WithSettle(10*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,5 +317,30 @@ func TestMergeAuthFailureNamesRegistryAndHidesCredentials(t *testing.T) {
 		if strings.Contains(msg, leak) {
 			t.Errorf("err = %q shows %q", msg, leak)
 		}
+	}
+}
+
+func TestMergeAmendThatChangesNothingDoesNotWrite(t *testing.T) {
+	var puts atomic.Int32
+	host := wrappedRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isManifestPut(r, "1.4") {
+				puts.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	repo := repoIn(t, host, "app")
+	src := []Source{{Ref: push(t, repo, "a", platformImage(t, amd64, ""))}}
+	first, err := Merge(context.Background(), repo.Tag("1.4"), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Merge(context.Background(), repo.Tag("1.4"), src, WithAmend(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if puts.Load() != 1 || again.Digest != first.Digest {
+		t.Errorf("%d PUTs, digest %s then %s: an amend with nothing new rewrote the tag", puts.Load(), first.Digest, again.Digest)
 	}
 }

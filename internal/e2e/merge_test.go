@@ -5,7 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -165,5 +167,82 @@ func TestMergeNamesMissingSourceOnRealRegistry(t *testing.T) {
 	}
 	if strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 		t.Errorf("stderr is not one line: %q", r.Stderr)
+	}
+}
+
+// Two jobs amend one tag at the same time, each adding a platform: on the
+// real registry, neither platform is lost.
+func TestMergeConcurrentAmendsLoseNoPlatform(t *testing.T) {
+	e := testenv.Get(t)
+	for round := range 5 {
+		target := uniqueRepo(e, "race") + ":1.0"
+		if r := e.Run(t, "merge", "--platform", "linux/amd64", "-t", target, e.Base()); r.ExitCode != 0 {
+			t.Fatalf("creating %s: %s", target, r.Stderr)
+		}
+		var wg sync.WaitGroup
+		results := make([]testenv.Result, 2)
+		for i, p := range []string{"linux/arm64", "linux/arm/v7"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.Run(t, "merge", "--amend", "--format", "json", "--platform", p, "-t", target, e.Base())
+			}()
+		}
+		wg.Wait()
+		for _, r := range results {
+			if r.ExitCode != 0 {
+				t.Fatalf("round %d: concurrent amend exited %d: %s", round, r.ExitCode, r.Stderr)
+			}
+		}
+		got := platformsOf(dockerManifestInspect(t, target))
+		slices.Sort(got)
+		if strings.Join(got, " ") != "linux/amd64 linux/arm/v7 linux/arm64/v8" {
+			t.Fatalf("round %d: %s lists %v after two concurrent amends", round, target, got)
+		}
+	}
+}
+
+func TestMergeRulesOnRealRegistry(t *testing.T) {
+	e := testenv.Get(t)
+	repo := uniqueRepo(e, "rules")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"duplicate platform", []string{"--platform", "linux/arm64", e.Base(), e.Base()}, "duplicate platform"},
+		{"override contradicts config", []string{e.Base() + "=linux/amd64"}, "needs a single image"},
+		{"platform nobody provides", []string{"--platform", "linux/s390x", e.Base()}, "no source provides platform linux/s390x"},
+		{"bad reference", []string{"Not A Ref"}, `invalid source "Not A Ref"`},
+		{"unreachable source", []string{"127.0.0.1:1/app:1"}, "connecting to registry 127.0.0.1:1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := e.Run(t, append([]string{"merge", "-t", repo + ":bad"}, c.args...)...)
+			if r.ExitCode != 1 || !strings.Contains(testenv.LastLine(r.Stderr), c.want) {
+				t.Errorf("exit %d, stderr %q, want %q", r.ExitCode, r.Stderr, c.want)
+			}
+		})
+	}
+	if _, err := remote.Head(mustRef(t, repo+":bad")); err == nil {
+		t.Error("a failed merge wrote the target")
+	}
+
+	// --dry-run prints the index and pushes nothing; the base's children are
+	// then Docker or OCI manifests, and auto picks the matching list.
+	r := e.Run(t, "merge", "--dry-run", "-t", repo+":dry", e.Base())
+	var m v1.IndexManifest
+	if r.ExitCode != 0 || json.Unmarshal([]byte(r.Stdout), &m) != nil || len(m.Manifests) != 3 {
+		t.Fatalf("--dry-run exited %d: %q %s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if _, err := remote.Head(mustRef(t, repo+":dry")); err == nil {
+		t.Error("--dry-run pushed")
+	}
+	wantMT := "application/vnd.oci.image.index.v1+json"
+	if m.Manifests[0].MediaType == "application/vnd.docker.distribution.manifest.v2+json" {
+		wantMT = "application/vnd.docker.distribution.manifest.list.v2+json"
+	}
+	if string(m.MediaType) != wantMT {
+		t.Errorf("auto chose %s for %s children", m.MediaType, m.Manifests[0].MediaType)
 	}
 }
