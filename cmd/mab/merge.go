@@ -52,8 +52,13 @@ Credentials come from the Docker config and its credential helpers
 --insecure. Requests failing with 408, 429 or 5xx are retried, honouring
 Retry-After.
 
+--amend keeps the platforms already at TARGET and replaces those the
+sources provide; if another job changes TARGET meanwhile, mab starts over
+from a fresh read so neither job's platforms are lost.
+
 On success the digest of the index is printed (--format digest), or the
-index as a table or JSON.`,
+index as a table or JSON. --dry-run prints the exact index bytes instead,
+whatever --format says.`,
 		Example: `  # arch tags pushed by separate CI jobs, merged into one tag
   mab merge -t registry.example.com/app:1.4 \
     registry.example.com/app:1.4-amd64 registry.example.com/app:1.4-arm64
