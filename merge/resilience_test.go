@@ -344,3 +344,30 @@ func TestMergeAmendThatChangesNothingDoesNotWrite(t *testing.T) {
 		t.Errorf("%d PUTs, digest %s then %s: an amend with nothing new rewrote the tag", puts.Load(), first.Digest, again.Digest)
 	}
 }
+
+func TestMergeRetriesDroppedConnection(t *testing.T) {
+	// Two drops: net/http itself may resend once on a reused connection.
+	var drops atomic.Int32
+	host := wrappedRegistry(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/manifests/a") && drops.Add(1) <= 2 {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				conn.Close()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	repo := repoIn(t, host, "app")
+	push(t, repo, "a", platformImage(t, amd64, ""))
+	if _, err := Merge(context.Background(), repo.Tag("1.4"), []Source{{Ref: repo.Tag("a")}}, fast); err != nil {
+		t.Fatalf("merge failed on one dropped connection: %v", err)
+	}
+	if drops.Load() < 3 {
+		t.Errorf("%d attempts, want 2 dropped and 1 answered", drops.Load())
+	}
+}

@@ -64,11 +64,14 @@ func connect(ctx context.Context, o options, push []name.Repository, pull []name
 
 // remote returns the options of a go-containerregistry call on ref: the
 // registry's authenticated transport, used as it is (no second retry
-// layer, no second ping).
+// layer, no second ping). go-containerregistry still restarts a whole blob
+// upload, whose streamed body mab's transport cannot replay; once is
+// enough on top of mab's own retries of each request.
 func (s *session) remote(ctx context.Context, ref name.Reference) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(s.transports[ref.Context().RegistryStr()]),
 		remote.WithJobs(s.o.jobs),
+		remote.WithRetryBackoff(remote.Backoff{Duration: s.o.backoff, Factor: 2, Steps: 2}),
 	}
 }
