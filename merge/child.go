@@ -18,24 +18,31 @@ const (
 	attestationManifest       = "attestation-manifest"
 )
 
+// child is one entry of the index being assembled and where it lives.
+type child struct {
+	desc   v1.Descriptor
+	source string          // the source it came from, for messages
+	repo   name.Repository // the repository that holds it now
+}
+
 // resolved is what one source contributed: its images, each with the
 // platform read from its config, and its attestation manifests.
 type resolved struct {
-	images       []v1.Descriptor
-	attestations []v1.Descriptor
+	images       []child
+	attestations []child
 }
 
 // resolveAll fetches every source concurrently and keeps the results in
-// the order of refs.
-func resolveAll(ctx context.Context, refs []name.Digest, o options) ([]resolved, error) {
-	out := make([]resolved, len(refs))
+// the order of sources.
+func resolveAll(ctx context.Context, s *session, sources []Source) ([]resolved, error) {
+	out := make([]resolved, len(sources))
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.jobs)
-	for i, ref := range refs {
+	g.SetLimit(s.o.jobs)
+	for i, src := range sources {
 		g.Go(func() error {
-			r, err := resolve(ctx, ref, o)
+			r, err := resolve(ctx, s, src)
 			if err != nil {
-				return fmt.Errorf("reading %s: %w", ref, err)
+				return fmt.Errorf("reading source %s: %w", src, explain(src.Ref.Context().Registry, err))
 			}
 			out[i] = r
 			return nil
@@ -46,8 +53,8 @@ func resolveAll(ctx context.Context, refs []name.Digest, o options) ([]resolved,
 
 // resolve reads one source: an image becomes one child; an index is
 // flattened into its images and its attestations.
-func resolve(ctx context.Context, ref name.Digest, o options) (resolved, error) {
-	desc, err := remote.Get(ref, o.remote(ctx)...)
+func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
+	desc, err := remote.Get(src.Ref, s.remote(ctx, src.Ref)...)
 	if err != nil {
 		return resolved{}, err
 	}
@@ -61,47 +68,65 @@ func resolve(ctx context.Context, ref name.Digest, o options) (resolved, error) 
 		if err != nil {
 			return resolved{}, err
 		}
-		return resolved{images: []v1.Descriptor{d}}, nil
+		if src.Platform != nil {
+			p, err := override(*d.Platform, *src.Platform, s.o.force)
+			if err != nil {
+				return resolved{}, err
+			}
+			d.Platform = &p
+		}
+		c := child{desc: d, source: src.String(), repo: src.Ref.Context()}
+		return resolved{images: []child{c}}, nil
 	case desc.MediaType.IsIndex():
+		if src.Platform != nil {
+			return resolved{}, fmt.Errorf("%w: a platform override needs a single image, and this is an index (use --platform to pick its platforms)", ErrInvalid)
+		}
 		idx, err := desc.ImageIndex()
 		if err != nil {
 			return resolved{}, err
 		}
-		return flatten(idx)
+		return flatten(ctx, s, idx, src)
 	default:
 		return resolved{}, fmt.Errorf("unsupported media type %q", desc.MediaType)
 	}
 }
 
-// flatten turns the children of an index into children of the new index.
-// Images get their platform from their config; attestations are kept as
-// they are, so their reference digest still names an image that the new
-// index lists.
-func flatten(idx v1.ImageIndex) (resolved, error) {
+// flatten turns the children of an index into children of the new index,
+// reading the images' configs concurrently. Images get their platform from
+// their config; attestations are kept as they are, so their reference
+// digest still names an image that the new index lists.
+func flatten(ctx context.Context, s *session, idx v1.ImageIndex, src Source) (resolved, error) {
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return resolved{}, err
 	}
 	var r resolved
-	for _, child := range m.Manifests {
-		if child.Annotations[AnnotationReferenceType] == attestationManifest {
-			r.attestations = append(r.attestations, child)
-			continue
+	var imgs []v1.Descriptor
+	for _, d := range m.Manifests {
+		c := child{desc: d, source: src.String(), repo: src.Ref.Context()}
+		switch {
+		case d.Annotations[AnnotationReferenceType] == attestationManifest:
+			r.attestations = append(r.attestations, c)
+		case d.MediaType.IsImage():
+			imgs = append(imgs, d)
+			r.images = append(r.images, c)
+		default:
+			return resolved{}, fmt.Errorf("child %s has media type %q: nested indexes are not supported", d.Digest, d.MediaType)
 		}
-		if !child.MediaType.IsImage() {
-			return resolved{}, fmt.Errorf("child %s has media type %q: nested indexes are not supported", child.Digest, child.MediaType)
-		}
-		img, err := idx.Image(child.Digest)
-		if err != nil {
-			return resolved{}, err
-		}
-		d, err := imageDescriptor(child, img)
-		if err != nil {
-			return resolved{}, err
-		}
-		r.images = append(r.images, d)
 	}
-	return r, nil
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.jobs)
+	for i, d := range imgs {
+		g.Go(func() error {
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return err
+			}
+			r.images[i].desc, err = imageDescriptor(d, img)
+			return err
+		})
+	}
+	return r, g.Wait()
 }
 
 // imageDescriptor returns base with its platform replaced by the one the

@@ -4,92 +4,197 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // MaxManifestSize is the largest manifest registries accept (4 MiB).
 const MaxManifestSize = 4 << 20
 
-// Published is an index that was pushed and read back.
-type Published struct {
-	Ref       name.Tag
-	Digest    v1.Hash
+// Index is an index assembled and not (yet) pushed.
+type Index struct {
+	Target    name.Tag
+	Raw       []byte
 	MediaType types.MediaType
-	Size      int64
+	Digest    v1.Hash
 	Manifest  *v1.IndexManifest
+	// Base is the digest of the index at Target that this one amends; zero
+	// when there was none or when not amending.
+	Base     v1.Hash
+	children []child
 }
 
-// Assemble reads every source (by digest, never by tag) and returns the raw
-// index that lists them: images in the order of sources, then attestations.
-// It is a Docker manifest list when every image is a Docker v2 manifest and
-// there is no attestation, an OCI image index otherwise. Two images for the
-// same platform are an error.
-func Assemble(ctx context.Context, sources []name.Digest, opts ...Option) ([]byte, types.MediaType, error) {
+// Assemble reads the sources (and, with WithAmend, the target) and returns
+// the index Merge would push, without writing anything: images in the order
+// of the sources (after the target's, when amending), then attestations.
+func Assemble(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Index, error) {
 	o := makeOptions(opts)
-	if len(sources) == 0 {
-		return nil, "", fmt.Errorf("assembling index: no source")
-	}
-	parts, err := resolveAll(ctx, sources, o)
+	s, err := connect(ctx, o, nil, append(repositories(sources), target.Context()))
 	if err != nil {
-		return nil, "", fmt.Errorf("assembling index: %w", err)
+		return nil, fmt.Errorf("assembling %s: %w", target, err)
 	}
-	var images, attestations []v1.Descriptor
-	seen := map[string]v1.Hash{}
-	for _, p := range parts {
-		for _, d := range p.images {
-			key := FormatPlatform(d.Platform)
-			if prev, dup := seen[key]; dup {
-				return nil, "", fmt.Errorf("assembling index: %s and %s are both %s", prev, d.Digest, key)
-			}
-			seen[key] = d.Digest
-			images = append(images, d)
+	images, atts, err := collect(ctx, s, sources)
+	if err != nil {
+		return nil, fmt.Errorf("assembling %s: %w", target, err)
+	}
+	var base *current
+	if o.amend {
+		if base, err = readTarget(ctx, s, target); err != nil {
+			return nil, fmt.Errorf("assembling %s: %w", target, err)
 		}
-		attestations = append(attestations, p.attestations...)
 	}
-	children := append(images, attestations...)
-	mt := types.OCIImageIndex
-	if isDocker(children) {
-		mt = types.DockerManifestList
-	}
-	raw, err := json.Marshal(v1.IndexManifest{SchemaVersion: 2, MediaType: mt, Manifests: children})
+	idx, err := build(o, target, images, atts, base)
 	if err != nil {
-		return nil, "", fmt.Errorf("assembling index: %w", err)
+		return nil, fmt.Errorf("assembling %s: %w", target, err)
+	}
+	return idx, nil
+}
+
+// collect resolves the sources and applies WithPlatforms; two images of
+// one platform are an error that names both sources.
+func collect(ctx context.Context, s *session, sources []Source) (images, atts []child, err error) {
+	if len(sources) == 0 {
+		return nil, nil, fmt.Errorf("%w: no source", ErrInvalid)
+	}
+	parts, err := resolveAll(ctx, s, sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := map[string]bool{}
+	matched := make([]bool, len(s.o.platforms))
+	seen := map[string]child{}
+	for _, p := range parts {
+		for _, c := range p.images {
+			if !matches(s.o.platforms, c.desc.Platform) {
+				continue
+			}
+			for i, want := range s.o.platforms {
+				matched[i] = matched[i] || matches([]v1.Platform{want}, c.desc.Platform)
+			}
+			key := platformKey(c.desc.Platform)
+			if prev, dup := seen[key]; dup {
+				return nil, nil, fmt.Errorf("%w: %s (%s) and %s (%s) are both %s", ErrDuplicatePlatform, prev.source, prev.desc.Digest, c.source, c.desc.Digest, key)
+			}
+			seen[key] = c
+			kept[c.desc.Digest.String()] = true
+			images = append(images, c)
+		}
+		for _, a := range p.attestations {
+			if kept[a.desc.Annotations[AnnotationReferenceDigest]] {
+				atts = append(atts, a)
+			}
+		}
+	}
+	for i, ok := range matched {
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: no source provides platform %s", ErrInvalid, FormatPlatform(&s.o.platforms[i]))
+		}
+	}
+	if len(images) == 0 {
+		return nil, nil, fmt.Errorf("%w: the sources hold no image", ErrInvalid)
+	}
+	return images, atts, nil
+}
+
+// build lays out the index: the base's images (each replaced by a new one
+// of its platform), the new images, then the attestations whose image is
+// still listed. It chooses the media type and refuses an oversized index.
+func build(o options, target name.Tag, images, atts []child, base *current) (*Index, error) {
+	var all, attestations []child
+	annotations := map[string]string{}
+	idx := &Index{Target: target}
+	pos := map[string]int{}
+	if base != nil {
+		idx.Base = base.digest
+		maps.Copy(annotations, base.annotations)
+		for _, c := range base.images {
+			pos[platformKey(c.desc.Platform)] = len(all)
+			all = append(all, c)
+		}
+	}
+	for _, c := range images {
+		if i, ok := pos[platformKey(c.desc.Platform)]; ok {
+			all[i] = c
+			continue
+		}
+		all = append(all, c)
+	}
+	listed := map[string]bool{}
+	for _, c := range all {
+		listed[c.desc.Digest.String()] = true
+	}
+	if base != nil {
+		atts = slices.Concat(base.attestations, atts)
+	}
+	for _, a := range atts {
+		if listed[a.desc.Annotations[AnnotationReferenceDigest]] && !listed[a.desc.Digest.String()] {
+			listed[a.desc.Digest.String()] = true
+			attestations = append(attestations, a)
+		}
+	}
+	idx.children = append(all, attestations...)
+	maps.Copy(annotations, o.annotations)
+	descs := make([]v1.Descriptor, len(idx.children))
+	for i, c := range idx.children {
+		descs[i] = c.desc
+	}
+	mt, err := mediaType(o.mediaType, descs, annotations)
+	if err != nil {
+		return nil, err
+	}
+	m := &v1.IndexManifest{SchemaVersion: 2, MediaType: mt, Manifests: descs}
+	if len(annotations) > 0 {
+		m.Annotations = annotations
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encoding index: %w", err)
 	}
 	if len(raw) > MaxManifestSize {
-		return nil, "", fmt.Errorf("assembling index: %d bytes is over the registries' limit of %d", len(raw), MaxManifestSize)
+		return nil, fmt.Errorf("index of %d bytes is over the registries' limit of %d", len(raw), MaxManifestSize)
 	}
-	return raw, mt, nil
+	d, _, err := v1.SHA256(bytesReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	idx.Raw, idx.MediaType, idx.Digest, idx.Manifest = raw, mt, d, m
+	return idx, nil
 }
 
-// Push assembles the index of sources, writes it to target and reads the
-// tag back: the digest the registry serves must be the one written.
-func Push(ctx context.Context, target name.Tag, sources []name.Digest, opts ...Option) (*Published, error) {
-	raw, mt, err := Assemble(ctx, sources, opts...)
-	if err != nil {
-		return nil, err
+// mediaType applies the media-type rule: auto is a Docker manifest list
+// when every child is a Docker v2 manifest and nothing needs annotations,
+// an OCI index otherwise.
+func mediaType(want MediaType, children []v1.Descriptor, annotations map[string]string) (types.MediaType, error) {
+	switch want {
+	case MediaTypeAuto, "":
+		if isDocker(children) && len(annotations) == 0 {
+			return types.DockerManifestList, nil
+		}
+		return types.OCIImageIndex, nil
+	case MediaTypeOCI:
+		return types.OCIImageIndex, nil
+	case MediaTypeDocker:
+		if len(annotations) > 0 {
+			return "", fmt.Errorf("%w: a Docker manifest list has no annotations; use --media-type oci", ErrInvalid)
+		}
+		for _, c := range children {
+			if c.MediaType != types.DockerManifestSchema2 {
+				return "", fmt.Errorf("%w: a Docker manifest list cannot list %s (%s); use --media-type oci or auto", ErrInvalid, c.Digest, c.MediaType)
+			}
+		}
+		return types.DockerManifestList, nil
 	}
-	o := makeOptions(opts)
-	want, _, err := v1.SHA256(bytesReader(raw))
-	if err != nil {
-		return nil, err
+	return "", fmt.Errorf("%w: media type %q: want auto, oci or docker", ErrInvalid, want)
+}
+
+func repositories(sources []Source) []name.Repository {
+	out := make([]name.Repository, len(sources))
+	for i, s := range sources {
+		out[i] = s.Ref.Context()
 	}
-	if err := remote.Put(target, rawManifest{raw: raw, mediaType: mt}, o.remote(ctx)...); err != nil {
-		return nil, fmt.Errorf("pushing index %s: %w", target, err)
-	}
-	got, err := remote.Head(target, o.remote(ctx)...)
-	if err != nil {
-		return nil, fmt.Errorf("reading back %s: %w", target, err)
-	}
-	if got.Digest != want {
-		return nil, fmt.Errorf("reading back %s: registry serves %s, mab pushed %s (another writer?)", target, got.Digest, want)
-	}
-	var m v1.IndexManifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	return &Published{Ref: target, Digest: want, MediaType: mt, Size: int64(len(raw)), Manifest: &m}, nil
+	return out
 }

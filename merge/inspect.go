@@ -40,10 +40,13 @@ type Child struct {
 
 // Inspect reads what ref holds.
 func Inspect(ctx context.Context, ref name.Reference, opts ...Option) (*Listing, error) {
-	o := makeOptions(opts)
-	desc, err := remote.Get(ref, o.remote(ctx)...)
+	s, err := connect(ctx, makeOptions(opts), nil, []name.Repository{ref.Context()})
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
+	}
+	desc, err := remote.Get(ref, s.remote(ctx, ref)...)
+	if err != nil {
+		return nil, fmt.Errorf("inspecting %s: %w", ref, explain(ref.Context().Registry, err))
 	}
 	l := &Listing{Ref: ref.String(), Digest: desc.Digest, MediaType: desc.MediaType, Size: desc.Size, Raw: desc.Manifest}
 	switch {
@@ -54,7 +57,7 @@ func Inspect(ctx context.Context, ref name.Reference, opts ...Option) (*Listing,
 			return nil, fmt.Errorf("inspecting %s: %w", ref, err)
 		}
 		for _, d := range m.Manifests {
-			l.Children = append(l.Children, childOf(d))
+			l.Children = append(l.Children, ChildOf(d))
 		}
 	case desc.MediaType.IsImage():
 		img, err := desc.Image()
@@ -65,14 +68,15 @@ func Inspect(ctx context.Context, ref name.Reference, opts ...Option) (*Listing,
 		if err != nil {
 			return nil, fmt.Errorf("inspecting %s: %w", ref, err)
 		}
-		l.Children = []Child{childOf(d)}
+		l.Children = []Child{ChildOf(d)}
 	default:
 		return nil, fmt.Errorf("inspecting %s: unsupported media type %q", ref, desc.MediaType)
 	}
 	return l, nil
 }
 
-func childOf(d v1.Descriptor) Child {
+// ChildOf describes one descriptor of an index as Inspect lists it.
+func ChildOf(d v1.Descriptor) Child {
 	c := Child{Platform: FormatPlatform(d.Platform), Digest: d.Digest, Size: d.Size, MediaType: d.MediaType, Annotations: d.Annotations}
 	if d.Annotations[AnnotationReferenceType] == attestationManifest {
 		c.Attestation = true

@@ -22,7 +22,7 @@ import (
 
 // testRegistry starts go-containerregistry's in-process registry and
 // returns its host:port.
-func testRegistry(t *testing.T) string {
+func testRegistry(t testing.TB) string {
 	t.Helper()
 	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(s.Close)
@@ -68,7 +68,7 @@ func push(t *testing.T, repo name.Repository, tag string, img v1.Image) name.Dig
 	return repo.Digest(d.String())
 }
 
-func repoIn(t *testing.T, host, path string) name.Repository {
+func repoIn(t testing.TB, host, path string) name.Repository {
 	t.Helper()
 	r, err := name.NewRepository(host + "/" + path)
 	if err != nil {
@@ -83,14 +83,14 @@ var (
 	armv7 = v1.Platform{OS: "linux", Architecture: "arm", Variant: "v7"}
 )
 
-func TestPushTakesPlatformsFromConfigsInOrder(t *testing.T) {
+func TestMergeTakesPlatformsFromConfigsInOrder(t *testing.T) {
 	ctx := context.Background()
 	repo := repoIn(t, testRegistry(t), "app")
 	var sources []name.Digest
 	for i, p := range []v1.Platform{armv7, amd64, arm64} {
 		sources = append(sources, push(t, repo, fmt.Sprintf("arch%d", i), platformImage(t, p, "")))
 	}
-	pub, err := Push(ctx, repo.Tag("1.4"), sources)
+	pub, err := mergeDigests(ctx, repo.Tag("1.4"), sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,20 +121,20 @@ func TestPushTakesPlatformsFromConfigsInOrder(t *testing.T) {
 		}
 	}
 	if got, _ := idx.Digest(); got != pub.Digest {
-		t.Errorf("registry serves %s, Push reported %s", got, pub.Digest)
+		t.Errorf("registry serves %s, Merge reported %s", got, pub.Digest)
 	}
 	if err := Verify(ctx, repo.Tag("1.4"), pub.Digest); err != nil {
 		t.Errorf("Verify of a correct index: %v", err)
 	}
 }
 
-func TestPushWritesOCIIndexWhenAnyChildIsOCI(t *testing.T) {
+func TestMergeWritesOCIIndexWhenAnyChildIsOCI(t *testing.T) {
 	repo := repoIn(t, testRegistry(t), "app")
 	sources := []name.Digest{
 		push(t, repo, "a", platformImage(t, amd64, "")),
 		push(t, repo, "b", platformImage(t, arm64, types.OCIManifestSchema1)),
 	}
-	pub, err := Push(context.Background(), repo.Tag("mixed"), sources)
+	pub, err := mergeDigests(context.Background(), repo.Tag("mixed"), sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +143,11 @@ func TestPushWritesOCIIndexWhenAnyChildIsOCI(t *testing.T) {
 	}
 }
 
-func TestPushKeepsOSVersion(t *testing.T) {
+func TestMergeKeepsOSVersion(t *testing.T) {
 	repo := repoIn(t, testRegistry(t), "win")
 	win := v1.Platform{OS: "windows", Architecture: "amd64", OSVersion: "10.0.17763.1234"}
 	sources := []name.Digest{push(t, repo, "a", platformImage(t, win, ""))}
-	pub, err := Push(context.Background(), repo.Tag("1"), sources)
+	pub, err := mergeDigests(context.Background(), repo.Tag("1"), sources)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,13 +156,13 @@ func TestPushKeepsOSVersion(t *testing.T) {
 	}
 }
 
-func TestPushRefusesTwoImagesOfOnePlatform(t *testing.T) {
+func TestMergeRefusesTwoImagesOfOnePlatform(t *testing.T) {
 	repo := repoIn(t, testRegistry(t), "app")
 	sources := []name.Digest{
 		push(t, repo, "a", platformImage(t, arm64, "")),
 		push(t, repo, "b", platformImage(t, arm64, "")),
 	}
-	_, err := Push(context.Background(), repo.Tag("dup"), sources)
+	_, err := mergeDigests(context.Background(), repo.Tag("dup"), sources)
 	if err == nil || !strings.Contains(err.Error(), "are both linux/arm64") {
 		t.Fatalf("err = %v, want a duplicate platform error", err)
 	}
@@ -181,7 +181,17 @@ func attested(t *testing.T, repo name.Repository, tag string, p v1.Platform) (na
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Like BuildKit's: an OCI manifest whose config says unknown/unknown.
 	att = mutate.ConfigMediaType(mutate.MediaType(att, types.OCIManifestSchema1), types.OCIConfigJSON)
+	cfg, err := att.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "unknown", "unknown"
+	if att, err = mutate.ConfigFile(att, cfg); err != nil {
+		t.Fatal(err)
+	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
 		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}},
 		mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{
@@ -199,12 +209,12 @@ func attested(t *testing.T, repo name.Repository, tag string, p v1.Platform) (na
 	return repo.Digest(d.String()), imgDigest
 }
 
-func TestPushFlattensIndexesAndKeepsAttestationsAfterImages(t *testing.T) {
+func TestMergeFlattensIndexesAndKeepsAttestationsAfterImages(t *testing.T) {
 	ctx := context.Background()
 	repo := repoIn(t, testRegistry(t), "app")
 	a, imgA := attested(t, repo, "amd64", amd64)
 	b, imgB := attested(t, repo, "arm64", arm64)
-	pub, err := Push(ctx, repo.Tag("1.4"), []name.Digest{a, b})
+	pub, err := mergeDigests(ctx, repo.Tag("1.4"), []name.Digest{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +269,7 @@ func TestVerifyCatchesChildListedUnderWrongPlatform(t *testing.T) {
 	}
 }
 
-func TestPushRefusesIndexOverFourMiB(t *testing.T) {
+func TestMergeRefusesIndexOverFourMiB(t *testing.T) {
 	repo := repoIn(t, testRegistry(t), "app")
 	img := platformImage(t, amd64, types.OCIManifestSchema1)
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
@@ -271,17 +281,26 @@ func TestPushRefusesIndexOverFourMiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := idx.Digest()
-	_, err := Push(context.Background(), repo.Tag("big"), []name.Digest{repo.Digest(d.String())})
+	_, err := mergeDigests(context.Background(), repo.Tag("big"), []name.Digest{repo.Digest(d.String())})
 	if err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("err = %v, want the size limit", err)
 	}
 }
 
-func TestPushNamesMissingSource(t *testing.T) {
+func TestMergeNamesMissingSource(t *testing.T) {
 	repo := repoIn(t, testRegistry(t), "app")
 	missing := repo.Digest("sha256:" + strings.Repeat("a", 64))
-	_, err := Push(context.Background(), repo.Tag("x"), []name.Digest{missing})
+	_, err := mergeDigests(context.Background(), repo.Tag("x"), []name.Digest{missing})
 	if err == nil || !strings.Contains(err.Error(), missing.String()) {
 		t.Fatalf("err = %v, want it to name %s", err, missing)
 	}
+}
+
+// mergeDigests merges sources given by digest, as mab build does.
+func mergeDigests(ctx context.Context, target name.Tag, ds []name.Digest, opts ...Option) (*Published, error) {
+	sources := make([]Source, len(ds))
+	for i, d := range ds {
+		sources[i] = Source{Ref: d}
+	}
+	return Merge(ctx, target, sources, opts...)
 }

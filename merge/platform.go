@@ -26,3 +26,11 @@ func toOCI(p *v1.Platform) ocispec.Platform {
 func FormatPlatform(p *v1.Platform) string {
 	return platforms.FormatAll(toOCI(p))
 }
+
+// platformKey identifies a platform for duplicate detection and for
+// replacement by an amend: normalised, so that linux/arm64/v8 and
+// linux/arm64 (or linux/arm and linux/arm/v7) are one platform, with the
+// OS version kept apart.
+func platformKey(p *v1.Platform) string {
+	return platforms.FormatAll(platforms.Normalize(toOCI(p)))
+}

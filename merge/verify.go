@@ -8,49 +8,65 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 )
 
-// Verify reads ref back and checks that it is the index with digest want,
-// and that the config of each image it lists declares the platform the
-// image is listed under. Every mismatch is reported.
+// Verify reads ref back and checks that it is the index with digest want
+// (a zero want skips that comparison), and that the config of each image it
+// lists declares the platform the image is listed under. Attestations are
+// not images and are skipped. Every mismatch is reported, each wrapping
+// ErrPlatformMismatch.
 func Verify(ctx context.Context, ref name.Reference, want v1.Hash, opts ...Option) error {
-	o := makeOptions(opts)
-	idx, err := remote.Index(ref, o.remote(ctx)...)
+	s, err := connect(ctx, makeOptions(opts), nil, []name.Repository{ref.Context()})
 	if err != nil {
 		return fmt.Errorf("verifying %s: %w", ref, err)
+	}
+	idx, err := remote.Index(ref, s.remote(ctx, ref)...)
+	if err != nil {
+		return fmt.Errorf("verifying %s: %w", ref, explain(ref.Context().Registry, err))
 	}
 	got, err := idx.Digest()
 	if err != nil {
 		return fmt.Errorf("verifying %s: %w", ref, err)
 	}
-	if got != want {
+	if want != (v1.Hash{}) && got != want {
 		return fmt.Errorf("verifying %s: registry serves %s, want %s", ref, got, want)
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return fmt.Errorf("verifying %s: %w", ref, err)
 	}
-	var errs []error
-	for _, d := range m.Manifests {
-		if d.Annotations[AnnotationReferenceType] == attestationManifest {
+	errs := make([]error, len(m.Manifests))
+	g, _ := errgroup.WithContext(ctx)
+	g.SetLimit(s.o.jobs)
+	for i, d := range m.Manifests {
+		if d.Annotations[AnnotationReferenceType] == attestationManifest || !d.MediaType.IsImage() {
 			continue
 		}
-		img, err := idx.Image(d.Digest)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", d.Digest, err))
-			continue
-		}
-		actual, err := imageDescriptor(d, img)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if listed, real := FormatPlatform(d.Platform), FormatPlatform(actual.Platform); listed != real {
-			errs = append(errs, fmt.Errorf("%s is listed as %s but its config says %s", d.Digest, listed, real))
-		}
+		g.Go(func() error {
+			errs[i] = checkChild(idx, d)
+			return nil
+		})
 	}
+	g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("verifying %s: %w", ref, err)
+	}
+	return nil
+}
+
+// checkChild compares the platform d is listed under with its config's.
+func checkChild(idx v1.ImageIndex, d v1.Descriptor) error {
+	img, err := idx.Image(d.Digest)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Digest, err)
+	}
+	actual, err := imageDescriptor(d, img)
+	if err != nil {
+		return err
+	}
+	if d.Platform == nil || !agrees(*actual.Platform, *d.Platform) {
+		return fmt.Errorf("%w: %s is listed as %s but its config says %s", ErrPlatformMismatch, d.Digest, FormatPlatform(d.Platform), FormatPlatform(actual.Platform))
 	}
 	return nil
 }

@@ -13,20 +13,26 @@ import (
 
 func newInspectCmd() *cobra.Command {
 	var format string
-	var insecure bool
+	var insecure, verify bool
 	cmd := &cobra.Command{
 		Use:   "inspect [flags] REF",
 		Short: "Show the platforms of a tag",
 		Long: `Show what REF holds: for an index (manifest list), one row per child with
 its platform, digest, size and media type; attestation manifests are shown
-as such. For a single image, its own platform.`,
+as such. For a single image, its own platform.
+
+--format raw prints the manifest exactly as the registry serves it.
+--verify also reads each child's config and fails (exit 1) when one does
+not declare the platform it is listed under.`,
 		Example: `  mab inspect registry.example.com/app:1.4
   mab inspect --format json registry.example.com/app:1.4
-  mab inspect --insecure 127.0.0.1:5000/hello:dev`,
+  mab inspect --format raw registry.example.com/app:1.4 | jq .
+  mab inspect --verify registry.example.com/app:1.4
+  mab inspect --insecure 10.0.0.5:5000/hello:dev`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "table" && format != "json" {
-				return fmt.Errorf("invalid --format %q: want table or json", format)
+			if format != "table" && format != "json" && format != "raw" {
+				return fmt.Errorf("invalid --format %q: want table, json or raw", format)
 			}
 			var opts []name.Option
 			if insecure {
@@ -36,21 +42,30 @@ as such. For a single image, its own platform.`,
 			if err != nil {
 				return fmt.Errorf("invalid reference %q: %w", args[0], err)
 			}
-			l, err := merge.Inspect(cmd.Context(), ref)
+			mopts := []merge.Option{merge.WithInsecure(insecure)}
+			l, err := merge.Inspect(cmd.Context(), ref, mopts...)
 			if err != nil {
 				return err
 			}
-			if format == "json" {
+			switch format {
+			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(l)
+				err = enc.Encode(l)
+			case "raw":
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", l.Raw)
+			default:
+				printListing(cmd.OutOrStdout(), l)
 			}
-			printListing(cmd.OutOrStdout(), l)
-			return nil
+			if err != nil || !verify || !l.Index {
+				return err
+			}
+			return merge.Verify(cmd.Context(), ref.Context().Digest(l.Digest.String()), l.Digest, mopts...)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow a plain-HTTP registry")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or raw")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP to registries that are not on loopback")
+	cmd.Flags().BoolVar(&verify, "verify", false, "check each child's config against the platform it is listed under; exit 1 on a mismatch")
 	return cmd
 }
 

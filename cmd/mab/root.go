@@ -15,11 +15,12 @@ platform under an arch tag (app:1.4-arm64) and merges them into one
 manifest list under app:1.4. It checks, and on request installs, the QEMU
 handlers that emulated platforms need.`,
 		Example: `  mab build --platform linux/amd64,linux/arm64 -t registry.example.com/app:1.4 .
+  mab merge -t registry.example.com/app:1.4 registry.example.com/app:1.4-amd64 registry.example.com/app:1.4-arm64
   mab inspect registry.example.com/app:1.4
   sudo mab emulation install arm64 arm`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
+	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
 	return root
 }

@@ -151,15 +151,15 @@ func build(ctx context.Context, p *Plan, nodes []*node, disp *builder.Display, o
 
 // publish merges the pushed digests into the final tag and verifies it.
 func publish(ctx context.Context, p *Plan, outcomes []Outcome) (*merge.Published, error) {
-	sources := make([]name.Digest, len(outcomes))
+	sources := make([]merge.Source, len(outcomes))
 	for i, o := range outcomes {
-		sources[i] = p.Final.Context().Digest(o.Digest)
+		sources[i] = merge.Source{Ref: p.Final.Context().Digest(o.Digest)}
 	}
-	pub, err := merge.Push(ctx, p.Final, sources)
+	pub, err := merge.Merge(ctx, p.Final, sources, merge.WithInsecure(p.Insecure))
 	if err != nil {
 		return nil, err
 	}
-	if err := merge.Verify(ctx, p.Final, pub.Digest); err != nil {
+	if err := merge.Verify(ctx, p.Final, pub.Digest, merge.WithInsecure(p.Insecure)); err != nil {
 		return pub, err
 	}
 	return pub, nil

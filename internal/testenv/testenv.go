@@ -27,7 +27,8 @@ type Env struct {
 	Node string
 	// DockerHost is the dockerd that e2e-up started.
 	DockerHost string
-	// Buildctl is BuildKit's CLI at the version of buildkitd.
+	// Buildctl is BuildKit's CLI at the version of buildkitd, for tests
+	// that drive BuildKit without mab (baselines, provenance attestations).
 	Buildctl string
 	// Root is the repository's top folder.
 	Root string
