@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/mab-build/mab/internal/testenv"
 )
 
@@ -51,5 +52,24 @@ func TestExampleIoTEdgeMakefile(t *testing.T) {
 	out, err = e.Command(t, "docker", "run", "--rm", "--platform", "linux/arm/v7", repo+":1.0.0")
 	if err != nil || !strings.Contains(out, "edge agent on armv7l") {
 		t.Errorf("the arm/v7 agent printed %q (%v)", out, err)
+	}
+
+	// push points :latest at the same index, without rebuilding.
+	out, err = e.Command(t, "make", "-C", filepath.Join(e.Root, "examples", "iot-edge"), "push",
+		"MAB="+e.Mab(t), "IMAGE="+repo, "VERSION=1.0.0", "MAB_FLAGS=--insecure --progress=quiet",
+		"BUILD_ARGS=--build-arg=BASE="+e.Base())
+	if err != nil {
+		t.Fatalf("make push: %v\n%s", err, out)
+	}
+	version, err := remote.Head(mustRef(t, repo+":1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, err := remote.Head(mustRef(t, repo+":latest"))
+	if err != nil {
+		t.Fatalf("make push left no :latest: %v", err)
+	}
+	if latest.Digest != version.Digest {
+		t.Errorf(":latest is %s, :1.0.0 is %s", latest.Digest, version.Digest)
 	}
 }
