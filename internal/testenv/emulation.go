@@ -18,12 +18,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// RunWith runs the mab binary like Run, after edit has adjusted the
-// command (its environment, its credentials).
+// RunWith runs the mab binary with args, BUILDKIT_HOST and DOCKER_HOST set
+// to the environment's, after edit has adjusted the command (its
+// environment, its credentials).
 func (e Env) RunWith(t testing.TB, edit func(*exec.Cmd), args ...string) Result {
 	t.Helper()
 	cmd := exec.Command(e.Mab(t), args...)
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost, "DOCKER_HOST="+e.DockerHost)
 	edit(cmd)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -112,25 +112,14 @@ type Result struct {
 // Run runs the mab binary with args, BUILDKIT_HOST set to the environment's.
 func (e Env) Run(t testing.TB, args ...string) Result {
 	t.Helper()
-	return e.RunEnv(t, []string{"BUILDKIT_HOST=" + e.BuildkitHost, "DOCKER_HOST=" + e.DockerHost}, args...)
+	return e.RunWith(t, func(*exec.Cmd) {}, args...)
 }
 
 // RunEnv runs the mab binary with args and env added to (and overriding)
 // the test's environment.
 func (e Env) RunEnv(t testing.TB, env []string, args ...string) Result {
 	t.Helper()
-	cmd := exec.Command(e.Mab(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := Result{Stdout: out.String(), Stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.ExitCode = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running mab: %v", err)
-	}
-	return r
+	return e.RunWith(t, func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, env...) }, args...)
 }
 
 // Command runs another program (docker, buildctl) against the
