@@ -18,7 +18,7 @@ func TestBuildStartsItsOwnBuildkitd(t *testing.T) {
 		t.Fatal("a buildkitd listens at the default socket: this test needs a machine without one")
 	}
 	bin := t.TempDir()
-	buildkitd := filepath.Join(filepath.Dir(e.Buildctl), "buildkitd-"+strings.TrimPrefix(filepath.Base(e.Buildctl), "buildctl-"))
+	buildkitd := buildkitdPath(e)
 	if err := os.Symlink(buildkitd, filepath.Join(bin, "buildkitd")); err != nil {
 		t.Fatal(err)
 	}

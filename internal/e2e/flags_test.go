@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -230,4 +231,96 @@ func prefixOf(name string) (string, bool) {
 	}
 	p, _, ok := strings.Cut(name[1:], "]")
 	return p, ok
+}
+
+// TestBuildProvenanceKeepsAttestations: with --provenance each platform is
+// pushed as an index with an attestation manifest; the final index lists
+// the images, then their attestations, each naming its image.
+func TestBuildProvenanceKeepsAttestations(t *testing.T) {
+	e := testenv.Get(t)
+	repo := uniqueRepo(e, "prov")
+	r := e.Run(t, "build", "--insecure", "--progress", "quiet", "--provenance", "mode=min",
+		"--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+e.Base(),
+		"-t", repo+":1", filepath.Join(e.Root, "examples", "hello"))
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	idx, err := remote.Index(mustRef(t, repo+":1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := idx.IndexManifest()
+	if len(m.Manifests) != 4 {
+		t.Fatalf("%d children, want 2 images and 2 attestations", len(m.Manifests))
+	}
+	images := map[string]bool{m.Manifests[0].Digest.String(): true, m.Manifests[1].Digest.String(): true}
+	for _, d := range m.Manifests[2:] {
+		if d.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || !images[d.Annotations["vnd.docker.reference.digest"]] {
+			t.Errorf("child %s is not an attestation of a listed image: %v", d.Digest, d.Annotations)
+		}
+	}
+	ins := e.Run(t, "inspect", "--insecure", repo+":1")
+	if strings.Count(ins.Stdout, "attestation for") != 2 {
+		t.Errorf("inspect does not show two attestations:\n%s", ins.Stdout)
+	}
+}
+
+// TestBuildSSHAgentReachesRun forwards a real ssh-agent into RUN
+// --mount=type=ssh and lists its key there.
+func TestBuildSSHAgentReachesRun(t *testing.T) {
+	e := testenv.Get(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	agent := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatalf("ssh-agent (Debian's openssh-client): %v", err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	for range 50 {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo forwarded > /ssh.txt\n")
+	repo := uniqueRepo(e, "ssh")
+	r := e.RunEnv(t, []string{"BUILDKIT_HOST=" + e.BuildkitHost, "SSH_AUTH_SOCK=" + sock},
+		"build", "--insecure", "--progress", "quiet", "--ssh", "default", "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "-t", repo+":1", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	img, err := remote.Image(mustRef(t, repo+":1-amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, img, "ssh.txt"); got != "forwarded\n" {
+		t.Errorf("/ssh.txt = %q", got)
+	}
+}
+
+// TestBuildNoCacheRebuilds: a second identical build is cached, the same
+// build with --no-cache is not.
+func TestBuildNoCacheRebuilds(t *testing.T) {
+	e := testenv.Get(t)
+	dir := t.TempDir()
+	marker := "nocache-" + time.Now().Format("150405.000000000")
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN echo "+marker+"\n")
+	repo := uniqueRepo(e, "nocache")
+	build := func(extra ...string) string {
+		args := append([]string{"build", "--insecure", "--progress", "plain", "--platform", "linux/amd64",
+			"--build-arg", "BASE=" + e.Base(), "-t", repo + ":1"}, extra...)
+		r := e.Run(t, append(args, dir)...)
+		if r.ExitCode != 0 {
+			t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+		}
+		return r.Stderr
+	}
+	build()
+	if !cachedRun(build(), "linux/amd64", marker) {
+		t.Fatal("the second identical build did not use the cache: the test proves nothing")
+	}
+	if cachedRun(build("--no-cache"), "linux/amd64", marker) {
+		t.Error("--no-cache: the RUN step was taken from the cache")
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/platforms"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/internal/testenv"
 )
@@ -81,4 +82,12 @@ func grepImage(t *testing.T, img v1.Image, s string) []string {
 		rc.Close()
 	}
 	return found
+}
+
+// assertTagMissing checks that ref was never written.
+func assertTagMissing(t *testing.T, ref string) {
+	t.Helper()
+	if _, err := remote.Head(mustRef(t, ref)); err == nil {
+		t.Errorf("%s exists after a refused build", ref)
+	}
 }
