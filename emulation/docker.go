@@ -4,21 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 )
 
 // DefaultInstallerImage is the image that the Docker installer runs:
@@ -29,16 +27,12 @@ const DefaultInstallerImage = "docker.io/tonistiigi/binfmt@sha256:400a4873b838d1
 // DefaultDockerHost is the daemon's socket when DOCKER_HOST is not set.
 const DefaultDockerHost = "unix:///var/run/docker.sock"
 
-// maxDockerAPI is the newest Engine API version mab speaks; the calls it
-// makes (ping, image inspect and pull, container create, start, wait, logs,
-// remove) are the same from 1.24 to today.
-const maxDockerAPI = "1.47"
-
 // DockerOptions configures InstallDocker and UninstallDocker.
 type DockerOptions struct {
 	// Host is the daemon: unix:///path or tcp://host:port. Empty means
 	// $DOCKER_HOST, then DefaultDockerHost. TLS is used when
-	// $DOCKER_TLS_VERIFY or $DOCKER_CERT_PATH is set, as the Docker CLI does.
+	// $DOCKER_TLS_VERIFY or $DOCKER_CERT_PATH is set, as the Docker CLI does;
+	// the API version is negotiated (Engine API 1.40 and newer).
 	Host string
 	// Image is the installer image; empty means DefaultInstallerImage. It
 	// must take tonistiigi/binfmt's arguments (--install a,b and
@@ -76,6 +70,7 @@ func InstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*Dock
 	if err != nil {
 		return nil, err
 	}
+	defer d.api.Close()
 	rep := &DockerReport{}
 	var results map[string]string
 	if len(names) > 0 {
@@ -116,7 +111,7 @@ func InstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*Dock
 				failed = append(failed, fmt.Errorf("removing the handlers installed meanwhile: %w", err))
 			}
 		}
-		return nil, fmt.Errorf("installing through Docker at %s: %w", d.host, errors.Join(failed...))
+		return nil, fmt.Errorf("installing through Docker at %s: %w", d.api.DaemonHost(), errors.Join(failed...))
 	}
 	return rep, nil
 }
@@ -132,6 +127,7 @@ func UninstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*Do
 	if err != nil {
 		return nil, err
 	}
+	defer d.api.Close()
 	rep := &DockerReport{}
 	results, err := d.runInstaller(ctx, opt.image(), []string{"--uninstall", strings.Join(names, ",")}, rep)
 	if err != nil {
@@ -163,14 +159,13 @@ func anyIn(want, have []string) bool {
 	return false
 }
 
-// docker is a minimal Engine API client over the daemon's socket.
+// docker runs installer containers through a daemon's Engine API.
 type docker struct {
-	host    string
-	base    string // http://docker or https://host:port
-	version string
-	hc      *http.Client
+	api *client.Client
 }
 
+// dialDocker connects to the daemon at host (see DockerOptions.Host) and
+// negotiates the API version with a ping.
 func dialDocker(ctx context.Context, host string) (*docker, error) {
 	if host == "" {
 		host = os.Getenv("DOCKER_HOST")
@@ -178,184 +173,90 @@ func dialDocker(ctx context.Context, host string) (*docker, error) {
 	if host == "" {
 		host = DefaultDockerHost
 	}
-	d := &docker{host: host}
-	tr := &http.Transport{}
-	switch u, err := url.Parse(host); {
-	case err != nil:
-		return nil, fmt.Errorf("invalid DOCKER_HOST %q: %w", host, err)
-	case u.Scheme == "unix":
-		path := u.Path
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", path)
-		}
-		d.base = "http://docker"
-	case u.Scheme == "tcp":
-		d.base = "http://" + u.Host
-		if os.Getenv("DOCKER_TLS_VERIFY") != "" || os.Getenv("DOCKER_CERT_PATH") != "" {
-			cfg, err := dockerTLS()
-			if err != nil {
-				return nil, err
-			}
-			tr.TLSClientConfig = cfg
-			d.base = "https://" + u.Host
-		}
-	default:
+	if scheme, _, _ := strings.Cut(host, "://"); scheme != "unix" && scheme != "tcp" {
 		return nil, fmt.Errorf("DOCKER_HOST %q: mab reaches Docker through unix:// or tcp:// only", host)
 	}
-	d.hc = &http.Client{Transport: tr}
-
+	opts := []client.Opt{client.FromEnv, client.WithHost(host)}
+	if os.Getenv("DOCKER_TLS_VERIFY") != "" && os.Getenv("DOCKER_CERT_PATH") == "" {
+		home, _ := os.UserHomeDir()
+		dir := filepath.Join(home, ".docker")
+		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
+	}
+	api, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid DOCKER_HOST %q: %w", host, err)
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(pctx, http.MethodGet, d.base+"/_ping", nil)
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("Docker daemon unreachable at %s: %v: start dockerd, or set DOCKER_HOST", host, unwrapURLError(err))
+	if _, err := api.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		api.Close()
+		return nil, fmt.Errorf("Docker daemon unreachable at %s: %v: start dockerd, or set DOCKER_HOST", host, dialError(err))
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("Docker daemon at %s answered %s to a ping", host, resp.Status)
-	}
-	d.version = maxDockerAPI
-	if v := resp.Header.Get("API-Version"); v != "" && versionLess(v, maxDockerAPI) {
-		d.version = v
-	}
-	return d, nil
+	return &docker{api: api}, nil
 }
 
-func dockerTLS() (*tls.Config, error) {
-	dir := os.Getenv("DOCKER_CERT_PATH")
-	if dir == "" {
-		home, _ := os.UserHomeDir()
-		dir = filepath.Join(home, ".docker")
+// dialError is the network error under the client's wording, which
+// repeats the host, or the daemon's answer to the ping.
+func dialError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
-	if err != nil {
-		return nil, fmt.Errorf("loading Docker TLS client certificate from %s: %w", dir, err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if ca, err := os.ReadFile(filepath.Join(dir, "ca.pem")); err == nil {
-		cfg.RootCAs = x509.NewCertPool()
-		cfg.RootCAs.AppendCertsFromPEM(ca)
-	}
-	return cfg, nil
+	return wrapDaemon(err)
 }
 
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
+// daemonError is an Engine API error without the client's "Error response
+// from daemon: " prefix: mab's messages name the step themselves.
+type daemonError struct{ err error }
+
+func (e daemonError) Error() string {
+	return strings.TrimPrefix(e.err.Error(), "Error response from daemon: ")
 }
 
-// versionLess compares API versions "1.41" < "1.47".
-func versionLess(a, b string) bool {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	if len(pa) != 2 || len(pb) != 2 {
-		return false
-	}
-	ma, _ := strconv.Atoi(pa[0])
-	mb, _ := strconv.Atoi(pb[0])
-	na, _ := strconv.Atoi(pa[1])
-	nb, _ := strconv.Atoi(pb[1])
-	return ma < mb || ma == mb && na < nb
-}
-
-// call sends one API request; out, when not nil, receives the JSON answer.
-// An answer of 400 or more is an error carrying the daemon's message.
-func (d *docker) call(ctx context.Context, method, path string, query url.Values, in, out any) (*http.Response, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(b)
-	}
-	u := d.base + "/v" + d.version + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("Docker daemon at %s: %v", d.host, unwrapURLError(err))
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		var e struct{ Message string }
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return resp, &apiError{status: resp.StatusCode, msg: e.Message}
-	}
-	if out != nil {
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp, fmt.Errorf("decoding Docker's answer to %s %s: %w", method, path, err)
-		}
-	}
-	return resp, nil
-}
-
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
+func (e daemonError) Unwrap() error { return e.err }
 
 // ensureImage pulls ref unless the daemon has it already.
 func (d *docker) ensureImage(ctx context.Context, ref string) error {
-	_, err := d.call(ctx, http.MethodGet, "/images/"+ref+"/json", nil, nil, &struct{}{})
-	var ae *apiError
-	if err == nil || !errors.As(err, &ae) || ae.status != http.StatusNotFound {
-		return err
+	_, err := d.api.ImageInspect(ctx, ref)
+	if err == nil || !cerrdefs.IsNotFound(err) {
+		return wrapDaemon(err)
 	}
-	q := url.Values{"fromImage": {ref}}
-	if repo, dgst, ok := strings.Cut(ref, "@"); ok {
-		q = url.Values{"fromImage": {repo}, "tag": {dgst}}
-	}
-	resp, err := d.call(ctx, http.MethodPost, "/images/create", q, nil, nil)
+	const hint = "pass --image with an image the daemon has, e.g. one loaded with `docker load`"
+	resp, err := d.api.ImagePull(ctx, ref, client.ImagePullOptions{})
 	if err != nil {
-		return fmt.Errorf("pulling installer image %s: %w (pass --image with an image the daemon has, e.g. one loaded with `docker load`)", ref, err)
+		return fmt.Errorf("pulling installer image %s: %w (%s)", ref, wrapDaemon(err), hint)
 	}
-	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var msg struct {
-			Error string `json:"error"`
-		}
-		if err := dec.Decode(&msg); err == io.EOF {
-			return nil
-		} else if err != nil {
+	defer resp.Close()
+	for msg, err := range resp.JSONMessages(ctx) {
+		if err != nil {
 			return fmt.Errorf("pulling installer image %s: %w", ref, err)
 		}
-		if msg.Error != "" {
-			return fmt.Errorf("pulling installer image %s: %s (pass --image with an image the daemon has, e.g. one loaded with `docker load`)", ref, msg.Error)
+		if msg.Error != nil {
+			return fmt.Errorf("pulling installer image %s: %s (%s)", ref, msg.Error.Message, hint)
 		}
 	}
+	return nil
+}
+
+func wrapDaemon(err error) error {
+	if err == nil {
+		return nil
+	}
+	return daemonError{err}
 }
 
 // hostConfigs are tried in order: privileged, then the capabilities that a
 // binfmt_misc mount and register need, for daemons that cannot grant every
 // capability (rootless setups, sandboxes with a reduced bounding set).
-var hostConfigs = []map[string]any{
-	{"Privileged": true},
+var hostConfigs = []container.HostConfig{
+	{Privileged: true},
 	{
-		"CapAdd":      []string{"SYS_ADMIN"},
-		"SecurityOpt": []string{"seccomp=unconfined", "apparmor=unconfined", "label=disable"},
+		CapAdd:      []string{"SYS_ADMIN"},
+		SecurityOpt: []string{"seccomp=unconfined", "apparmor=unconfined", "label=disable"},
 		// The API form of the CLI's --security-opt systempaths=unconfined:
 		// /proc/sys writable, nothing masked.
-		"MaskedPaths":   []string{},
-		"ReadonlyPaths": []string{},
+		MaskedPaths:   []string{},
+		ReadonlyPaths: []string{},
 	},
 }
 
@@ -369,43 +270,47 @@ func (d *docker) runInstaller(ctx context.Context, image string, args []string, 
 	var id string
 	var startErrs []string
 	for i, hc := range hostConfigs {
-		var created struct{ ID string }
-		_, err := d.call(ctx, http.MethodPost, "/containers/create", nil, map[string]any{
-			"Image": image, "Cmd": args, "Labels": map[string]string{"org.mab-build.role": "binfmt-installer"},
-			"HostConfig": hc,
-		}, &created)
+		created, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: &container.Config{
+				Image: image, Cmd: args, Labels: map[string]string{"org.mab-build.role": "binfmt-installer"},
+			},
+			HostConfig: &hc,
+		})
 		if err != nil {
-			return nil, fmt.Errorf("creating the installer container from %s: %w", image, err)
+			return nil, fmt.Errorf("creating the installer container from %s: %w", image, wrapDaemon(err))
 		}
-		_, err = d.call(ctx, http.MethodPost, "/containers/"+created.ID+"/start", nil, nil, nil)
-		if err == nil {
+		if _, err = d.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err == nil {
 			id = created.ID
 			break
 		}
 		d.remove(created.ID)
-		startErrs = append(startErrs, fmt.Sprintf("%s: %v", []string{"privileged", "with CAP_SYS_ADMIN"}[i], err))
+		startErrs = append(startErrs, fmt.Sprintf("%s: %v", []string{"privileged", "with CAP_SYS_ADMIN"}[i], wrapDaemon(err)))
 	}
 	if id == "" {
 		return nil, fmt.Errorf("starting the installer container: %s", strings.Join(startErrs, "; "))
 	}
 	defer d.remove(id)
 
-	var waited struct{ StatusCode int }
-	if _, err := d.call(ctx, http.MethodPost, "/containers/"+id+"/wait", nil, nil, &waited); err != nil {
-		return nil, fmt.Errorf("waiting for the installer container: %w", err)
+	var status int64
+	wait := d.api.ContainerWait(ctx, id, client.ContainerWaitOptions{})
+	select {
+	case res := <-wait.Result:
+		status = res.StatusCode
+	case err := <-wait.Error:
+		return nil, fmt.Errorf("waiting for the installer container: %w", wrapDaemon(err))
 	}
-	resp, err := d.call(ctx, http.MethodGet, "/containers/"+id+"/logs", url.Values{"stdout": {"1"}, "stderr": {"1"}}, nil, nil)
+	logs, err := d.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
-		return nil, fmt.Errorf("reading the installer's output: %w", err)
+		return nil, fmt.Errorf("reading the installer's output: %w", wrapDaemon(err))
 	}
-	defer resp.Body.Close()
-	stdout, stderr, err := demux(resp.Body)
-	if err != nil {
+	defer logs.Close()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
 		return nil, fmt.Errorf("reading the installer's output: %w", err)
 	}
 	results := map[string]string{}
 	var fatal string
-	sc := bufio.NewScanner(bytes.NewReader(stderr))
+	sc := bufio.NewScanner(&stderr)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		for _, verb := range []string{"installing: ", "uninstalling: "} {
@@ -418,10 +323,10 @@ func (d *docker) runInstaller(ctx context.Context, image string, args []string, 
 			fatal = rest
 		}
 	}
-	if fatal != "" || waited.StatusCode != 0 {
-		return nil, fmt.Errorf("installer %s exited %d: %s", image, waited.StatusCode, firstNonEmpty(fatal, lastLine(stderr)))
+	if fatal != "" || status != 0 {
+		return nil, fmt.Errorf("installer %s exited %d: %s", image, status, firstNonEmpty(fatal, lastLine(stderr.Bytes())))
 	}
-	if err := json.Unmarshal(stdout, rep); err != nil {
+	if err := json.Unmarshal(stdout.Bytes(), rep); err != nil {
 		return nil, fmt.Errorf("installer %s printed no status JSON: %w", image, err)
 	}
 	return results, nil
@@ -431,31 +336,7 @@ func (d *docker) runInstaller(ctx context.Context, image string, args []string, 
 func (d *docker) remove(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := d.call(ctx, http.MethodDelete, "/containers/"+id, url.Values{"force": {"1"}}, nil, nil)
-	if err == nil {
-		resp.Body.Close()
-	}
-}
-
-// demux splits the multiplexed log stream of a container without a TTY:
-// frames of an 8-byte header (stream, 0, 0, 0, big-endian size) and data.
-func demux(r io.Reader) (stdout, stderr []byte, err error) {
-	var out, errb bytes.Buffer
-	hdr := make([]byte, 8)
-	for {
-		if _, err := io.ReadFull(r, hdr); err == io.EOF {
-			return out.Bytes(), errb.Bytes(), nil
-		} else if err != nil {
-			return nil, nil, err
-		}
-		w := &out
-		if hdr[0] == 2 {
-			w = &errb
-		}
-		if _, err := io.CopyN(w, r, int64(binary.BigEndian.Uint32(hdr[4:]))); err != nil {
-			return nil, nil, err
-		}
-	}
+	d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
 func lastLine(b []byte) string {

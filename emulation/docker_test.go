@@ -1,12 +1,12 @@
 package emulation
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,7 +15,8 @@ import (
 
 // fakeDocker is an Engine API on a unix socket that answers like a daemon
 // running the installer: its first (privileged) start fails as on a
-// daemon that cannot grant every capability.
+// daemon that cannot grant every capability. It speaks API 1.41 (dockerd
+// 20.10) only, so every call must come after version negotiation.
 type fakeDocker struct {
 	mu       sync.Mutex
 	created  []map[string]any
@@ -24,25 +25,43 @@ type fakeDocker struct {
 	stdout   string
 	started  int
 	failPriv bool
+	failCaps bool     // the fallback's start fails too
+	missing  bool     // the image is not there until pulled
+	pulls    []string // queries of /images/create
 }
 
 func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := r.URL.Path
-	switch {
-	case p == "/_ping":
+	w.Header().Set("Content-Type", "application/json")
+	if r.URL.Path == "/_ping" {
 		w.Header().Set("API-Version", "1.41")
-	case strings.HasPrefix(p, "/v1.41/images/"):
+		return
+	}
+	p, ok := strings.CutPrefix(r.URL.Path, "/v1.41")
+	switch {
+	case !ok:
+		w.WriteHeader(404)
+		w.Write([]byte(`{"message":"unexpected API version in ` + r.URL.Path + `"}`))
+	case p == "/images/create":
+		f.pulls = append(f.pulls, r.URL.RawQuery)
+		f.missing = false
+		w.Write([]byte(`{"status":"Pulling fs layer"}` + "\n" + `{"status":"Download complete"}` + "\n"))
+	case strings.HasPrefix(p, "/images/"):
+		if f.missing {
+			w.WriteHeader(404)
+			w.Write([]byte(`{"message":"No such image"}`))
+			return
+		}
 		w.Write([]byte("{}"))
-	case p == "/v1.41/containers/create":
+	case p == "/containers/create":
 		var body map[string]any
 		json.NewDecoder(r.Body).Decode(&body)
 		f.created = append(f.created, body)
 		w.Write([]byte(`{"Id":"c1"}`))
 	case strings.HasSuffix(p, "/start"):
 		hc := f.created[len(f.created)-1]["HostConfig"].(map[string]any)
-		if f.failPriv && hc["Privileged"] == true {
+		if f.failPriv && hc["Privileged"] == true || f.failCaps && hc["Privileged"] != true {
 			w.WriteHeader(500)
 			w.Write([]byte(`{"message":"runc create failed: unable to apply caps: operation not permitted"}`))
 			return
@@ -52,22 +71,24 @@ func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasSuffix(p, "/wait"):
 		w.Write([]byte(`{"StatusCode":0}`))
 	case strings.HasSuffix(p, "/logs"):
+		// stdout in two frames around stderr, as a real stream interleaves.
+		half := len(f.stdout) / 2
 		for _, fr := range []struct {
 			stream byte
 			data   string
-		}{{2, f.stderr}, {1, f.stdout}} {
+		}{{1, f.stdout[:half]}, {2, f.stderr}, {1, f.stdout[half:]}} {
 			hdr := make([]byte, 8)
 			hdr[0] = fr.stream
 			binary.BigEndian.PutUint32(hdr[4:], uint32(len(fr.data)))
 			w.Write(hdr)
 			w.Write([]byte(fr.data))
 		}
-	case r.Method == http.MethodDelete:
+	case r.Method == http.MethodDelete && r.URL.Query().Get("force") == "1":
 		f.removed++
 		w.WriteHeader(204)
 	default:
 		w.WriteHeader(404)
-		w.Write([]byte(`{"message":"unexpected ` + p + `"}`))
+		w.Write([]byte(`{"message":"unexpected ` + r.Method + " " + p + `"}`))
 	}
 }
 
@@ -138,27 +159,33 @@ func TestInstallDockerUnreachable(t *testing.T) {
 	}
 }
 
-func TestDemux(t *testing.T) {
-	var b bytes.Buffer
-	for _, fr := range []struct {
-		s byte
-		d string
-	}{{1, "out1 "}, {2, "err"}, {1, "out2"}} {
-		hdr := make([]byte, 8)
-		hdr[0] = fr.s
-		binary.BigEndian.PutUint32(hdr[4:], uint32(len(fr.d)))
-		b.Write(hdr)
-		b.WriteString(fr.d)
+func TestInstallDockerNamesBothFailedStarts(t *testing.T) {
+	f := &fakeDocker{failPriv: true, failCaps: true}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	_, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: host})
+	want := "starting the installer container: privileged: runc create failed: unable to apply caps: operation not permitted; with CAP_SYS_ADMIN: runc create failed"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Error response") {
+		t.Errorf("err = %v\nwant it to contain %q", err, want)
 	}
-	out, errb, err := demux(&b)
-	if err != nil || string(out) != "out1 out2" || string(errb) != "err" {
-		t.Errorf("demux = %q, %q, %v", out, errb, err)
+	if len(f.created) != 2 || f.removed != 2 {
+		t.Errorf("created %d, removed %d containers; want 2, 2", len(f.created), f.removed)
 	}
 }
 
-func TestVersionLess(t *testing.T) {
-	if !versionLess("1.41", "1.47") || versionLess("1.52", "1.47") || versionLess("1.47", "1.47") || !versionLess("1.9", "1.10") {
-		t.Error("versionLess compares wrongly")
+func TestInstallDockerPullsMissingImageByDigest(t *testing.T) {
+	f := &fakeDocker{missing: true,
+		stderr: "installing: riscv64 OK\n",
+		stdout: `{"supported":["linux/amd64","linux/riscv64"],"emulators":["qemu-riscv64"]}`}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	if _, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: host}); err != nil {
+		t.Fatal(err)
+	}
+	repo, dgst, _ := strings.Cut(DefaultInstallerImage, "@")
+	want := url.Values{"fromImage": {repo}, "tag": {dgst}}.Encode()
+	if len(f.pulls) != 1 || f.pulls[0] != want {
+		t.Errorf("pulls %q, want [%q]", f.pulls, want)
 	}
 }
 
