@@ -111,10 +111,8 @@ for _ in $(seq 1 50); do
 done
 curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || die "registry did not start: $(tail -3 "$state/registry.log")"
 
-# --- start buildkitd -------------------------------------------------------------
-sock=$state/buildkitd.sock
-if ! alive buildkitd; then
-  cat >"$state/buildkitd.toml" <<TOML
+# --- start buildkitd, and a second one: the "native node" of the --node tests -----
+cat >"$state/buildkitd.toml" <<TOML
 [worker.oci]
   enabled = true
   gc = true
@@ -124,32 +122,26 @@ if ! alive buildkitd; then
   http = true
   insecure = true
 TOML
-  log "starting buildkitd $bk_version"
-  rm -f "$sock"
-  setsid "$buildkitd" --config "$state/buildkitd.toml" --root "$state/buildkitd-root" \
-    --addr "unix://$sock" >"$state/buildkitd.log" 2>&1 </dev/null &
-  echo $! >"$state/buildkitd.pid"
-fi
-for _ in $(seq 1 100); do
-  "$buildctl" --addr "unix://$sock" debug workers >/dev/null 2>&1 && break
-  sleep 0.2
-done
-"$buildctl" --addr "unix://$sock" debug workers >/dev/null || die "buildkitd did not start: $(tail -3 "$state/buildkitd.log")"
-
-# --- a second buildkitd: the "native node" of the --node tests -------------------
+# start_buildkitd NAME: buildkitd on $state/NAME.sock, state in $state/NAME-root.
+start_buildkitd() {
+  local name=$1 sock=$state/$1.sock
+  if ! alive "$name"; then
+    log "starting $name $bk_version"
+    rm -f "$sock"
+    setsid "$buildkitd" --config "$state/buildkitd.toml" --root "$state/$name-root" \
+      --addr "unix://$sock" >"$state/$name.log" 2>&1 </dev/null &
+    echo $! >"$state/$name.pid"
+  fi
+  for _ in $(seq 1 100); do
+    "$buildctl" --addr "unix://$sock" debug workers >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  die "$name did not start: $(tail -3 "$state/$name.log")"
+}
+start_buildkitd buildkitd
+start_buildkitd buildkitd-node
+sock=$state/buildkitd.sock
 node_sock=$state/buildkitd-node.sock
-if ! alive buildkitd-node; then
-  log "starting a second buildkitd (node)"
-  rm -f "$node_sock"
-  setsid "$buildkitd" --config "$state/buildkitd.toml" --root "$state/buildkitd-node-root" \
-    --addr "unix://$node_sock" >"$state/buildkitd-node.log" 2>&1 </dev/null &
-  echo $! >"$state/buildkitd-node.pid"
-fi
-for _ in $(seq 1 100); do
-  "$buildctl" --addr "unix://$node_sock" debug workers >/dev/null 2>&1 && break
-  sleep 0.2
-done
-"$buildctl" --addr "unix://$node_sock" debug workers >/dev/null || die "second buildkitd did not start: $(tail -3 "$state/buildkitd-node.log")"
 
 # --- start dockerd (Debian's docker.io), on a socket and data root of its own ---
 docker_sock=$state/docker.sock
