@@ -93,6 +93,7 @@ and the summary go to stderr.`,
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")
 	f.StringVar(&o.TLS.Key, "tlskey", "", "client key for a tcp:// builder")
 	f.StringVar(&o.TLS.ServerName, "tlsservername", "", "server name expected in a tcp:// builder's certificate")
+	f.StringVar(&o.Emulators.Image, "emulator-image", "", "installer image for --install-emulators through Docker (default: tonistiigi/binfmt pinned by digest)")
 	f.BoolVar(&o.Emulators.Install, "install-emulators", false, "install the QEMU handlers of platforms the builder cannot run (host or Docker installer, chosen from --builder), then check again")
 	_ = cmd.MarkFlagRequired("platform")
 	_ = cmd.MarkFlagRequired("tag")

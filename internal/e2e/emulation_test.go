@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
 	"github.com/mab-build/mab/internal/testenv"
 )
@@ -359,4 +362,64 @@ func TestEmulationDockerInstaller(t *testing.T) {
 	if after := kernelState(t); !reflect.DeepEqual(before, after) {
 		t.Errorf("binfmt_misc changed by a failed install")
 	}
+}
+
+// TestBuildInstallEmulatorsThroughDocker: the builder is the Docker
+// daemon's BuildKit, so --install-emulators picks the Docker installer (a
+// local stand-in image here), waits for the daemon's BuildKit to list
+// riscv64 and builds it there.
+func TestBuildInstallEmulatorsThroughDocker(t *testing.T) {
+	e := testenv.Get(t)
+	keepRiscv64(t)
+	addr := "docker+" + e.DockerHost
+	if dockerListsRiscv64(t, addr) {
+		// BuildKit never forgets a platform it once listed: a fresh daemon
+		// does not know riscv64 while no handler is registered.
+		e.RestartDockerd(t)
+		if dockerListsRiscv64(t, addr) {
+			t.Fatal("dockerd's BuildKit lists linux/riscv64 although no handler is registered")
+		}
+	}
+	image := e.InstallerImage(t, "riscv64")
+	ctxDir := t.TempDir()
+	riscv64Program(t, ctxDir)
+	writeDockerfile(t, ctxDir, "FROM scratch\nCOPY hello /hello\nRUN [\"/hello\", \"/arch.txt\"]\n")
+	repo := uniqueRepo(e, "riscv-docker")
+	r := e.Run(t, "build", "--builder", addr, "--install-emulators", "--emulator-image", image,
+		"--insecure", "--progress", "plain", "--platform", "linux/amd64,linux/riscv64", "-t", repo+":1", ctxDir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	for _, want := range []string{"riscv64  installed (docker)", "linux/riscv64  ok      emulated"} {
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("build output lacks %q:\n%s", want, r.Stderr)
+		}
+	}
+	img, err := remote.Image(mustRef(t, repo+":1-riscv64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, img, "arch.txt"); got != "riscv64\n" {
+		t.Errorf("/arch.txt = %q, want the riscv64 program's own report", got)
+	}
+}
+
+func dockerListsRiscv64(t *testing.T, addr string) bool {
+	t.Helper()
+	ctx := context.Background()
+	bk, err := builder.Dial(ctx, addr, builder.TLS{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bk.Close()
+	have, err := bk.Platforms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range have {
+		if p.Architecture == "riscv64" {
+			return true
+		}
+	}
+	return false
 }

@@ -78,10 +78,10 @@ func (e *MissingPlatformsError) Error() string {
 
 // InstallerFor is the installer that ViaAuto means for a builder address:
 // Docker when the builder is the Docker daemon's BuildKit ("docker",
-// docker://…) or runs in a container of it (docker-container://…), because
+// docker+unix://…) or runs in a container of it (docker-container://…), because
 // then the kernel that runs the build is the daemon's.
 func InstallerFor(builderAddr string) string {
-	if builderAddr == "docker" || strings.HasPrefix(builderAddr, "docker://") || strings.HasPrefix(builderAddr, "docker-container://") {
+	if builderAddr == "docker" || strings.HasPrefix(builderAddr, "docker+") || strings.HasPrefix(builderAddr, "docker://") || strings.HasPrefix(builderAddr, "docker-container://") {
 		return ViaDocker
 	}
 	return ViaHost

@@ -10,7 +10,7 @@ import (
 
 func TestInstallerFor(t *testing.T) {
 	for addr, want := range map[string]string{
-		"docker": ViaDocker, "docker://": ViaDocker, "docker-container://buildkitd": ViaDocker,
+		"docker": ViaDocker, "docker://": ViaDocker, "docker+unix:///var/run/docker.sock": ViaDocker, "docker-container://buildkitd": ViaDocker,
 		"unix:///run/buildkit/buildkitd.sock": ViaHost, "tcp://bk:1234": ViaHost, "": ViaHost,
 	} {
 		if got := InstallerFor(addr); got != want {

@@ -14,7 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Env is the running end-to-end environment.
@@ -170,4 +172,50 @@ func readEnvFile(path string) (map[string]string, error) {
 		}
 	}
 	return out, s.Err()
+}
+
+// RestartDockerd stops the environment's dockerd and starts it again with
+// the same command line, for a test that needs the daemon's BuildKit to
+// forget what it saw (it never drops a platform it once listed).
+func (e Env) RestartDockerd(t testing.TB) {
+	t.Helper()
+	pidFile := filepath.Join(e.Root, ".e2e", "dockerd.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("dockerd pid: %v", err)
+	}
+	pid := strings.TrimSpace(string(b))
+	cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+	if err != nil {
+		t.Fatalf("dockerd command line: %v", err)
+	}
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if kill := exec.Command("kill", pid); kill.Run() != nil {
+		t.Fatalf("stopping dockerd %s", pid)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(filepath.Join("/proc", pid)); err != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logf, err := os.OpenFile(filepath.Join(e.Root, ".e2e", "dockerd.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting dockerd: %v", err)
+	}
+	cmd.Process.Release()
+	for i := 0; i < 100; i++ {
+		if out, err := e.Command(t, "docker", "version"); err == nil && strings.Contains(out, "Server") {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatal("dockerd did not come back; see .e2e/dockerd.log")
 }
