@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -140,4 +141,43 @@ func TestBuildLoadRefusesWithoutHostPlatform(t *testing.T) {
 	r := e.Run(t, "build", "--load", "--platform", "linux/arm64", "-t", uniqueRepo(e, "noload")+":1",
 		filepath.Join(e.Root, "examples", "hello"))
 	checkRefused(t, r, "--load")
+}
+
+// TestBuildThroughSSH reaches the node buildkitd as a remote host would be
+// reached: ssh://HOST/SOCKET, through a real ssh to the environment's
+// sshd, which runs `buildctl dial-stdio` there. The node's own records
+// show the build.
+func TestBuildThroughSSH(t *testing.T) {
+	e := testenv.Get(t)
+	// BuildKit's ssh:// helper runs "ssh" from PATH with no way to pass
+	// options: a wrapper adds the environment's client config.
+	bin := t.TempDir()
+	wrapper := "#!/bin/sh\nexec /usr/bin/ssh -F " + e.SSHConfig + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	marker := "ssh-marker-" + time.Now().Format("150405.000000000")
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN echo "+marker+" && uname -m > /arch.txt\n")
+	repo := uniqueRepo(e, "ssh-builder")
+	addr := "ssh://mab-e2e" + strings.TrimPrefix(e.Node, "unix://")
+	r := e.RunEnv(t, []string{"PATH=" + bin + ":" + os.Getenv("PATH")},
+		"build", "--builder", addr, "--insecure", "--progress", "quiet",
+		"--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+e.Base(), "-t", repo+":1", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if !ranStep(t, e.Node, marker) {
+		t.Errorf("the buildkitd behind %s has no record of the step", addr)
+	}
+	if ranStep(t, e.BuildkitHost, marker) {
+		t.Errorf("the default builder ran the step, not the one behind %s", addr)
+	}
+	idx, err := remote.Index(mustRef(t, repo+":1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := idx.IndexManifest(); len(m.Manifests) != 2 {
+		t.Errorf("index has %d children, want 2", len(m.Manifests))
+	}
 }

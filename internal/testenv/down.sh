@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 state=$PWD/.e2e
-for name in dockerd buildkitd buildkitd-node registry; do
+for name in sshd dockerd buildkitd buildkitd-node registry; do
   pidfile=$state/$name.pid
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

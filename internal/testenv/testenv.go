@@ -32,12 +32,15 @@ type Env struct {
 	// Buildctl is BuildKit's CLI at the version of buildkitd, for tests
 	// that drive BuildKit without mab (baselines, provenance attestations).
 	Buildctl string
+	// SSHConfig is an ssh client config whose host "mab-e2e" is the sshd
+	// that e2e-up runs on loopback, for the ssh:// builder tests.
+	SSHConfig string
 	// Root is the repository's top folder.
 	Root string
 }
 
 // envVars are what e2e-up writes to .e2e/env.
-var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL"}
+var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_SSH_CONFIG"}
 
 // Get returns the environment, or skips the test under -short, or fails it
 // when the environment is not up.
@@ -71,7 +74,7 @@ func Get(t testing.TB) Env {
 		}
 	}
 	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
-		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], Root: root}
+		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"], Root: root}
 }
 
 // Base is the multi-arch busybox image that e2e-up seeded.

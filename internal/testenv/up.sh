@@ -24,6 +24,7 @@ need_pkgs=()
 command -v runc >/dev/null || need_pkgs+=(runc)
 command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+[ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 debs_missing=0
 for arch in amd64 arm64 armhf; do
   ls "$cache/debs"/busybox-static_*_"$arch".deb >/dev/null 2>&1 || debs_missing=1
@@ -42,7 +43,15 @@ if [ ${#need_pkgs[@]} -gt 0 ] || [ $debs_missing = 1 ]; then
   done
   if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]}"
+    # policy-rc.d keeps the packages' own services (a system-wide sshd, a
+    # dockerd on the default socket) from starting: e2e-up starts its own.
+    policy=/usr/sbin/policy-rc.d made_policy=0
+    if [ ! -e $policy ]; then
+      printf '#!/bin/sh\nexit 101\n' >$policy && chmod +x $policy && made_policy=1
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    if [ $made_policy = 1 ]; then rm -f $policy; trap - EXIT; fi
   fi
   if [ $debs_missing = 1 ]; then
     log "downloading busybox-static for amd64, arm64, armhf"
@@ -168,6 +177,48 @@ for _ in $(seq 1 100); do
 done
 DOCKER_HOST=unix://$docker_sock docker version >/dev/null || die "dockerd did not start: $(tail -3 "$state/dockerd.log")"
 
+# --- sshd on loopback, for the ssh:// builder tests --------------------------------
+# Its own keys, config and port; root logs in with the key e2e-up made, and
+# the session's PATH has buildctl, which BuildKit's ssh:// helper runs.
+ssh_port=$((port + 1000))
+sshdir=$state/ssh
+mkdir -p "$sshdir" /run/sshd
+[ -f "$sshdir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$sshdir/host_ed25519"
+[ -f "$sshdir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$sshdir/id_ed25519"
+cp "$sshdir/id_ed25519.pub" "$sshdir/authorized_keys"
+cat >"$sshdir/sshd_config" <<SSHD
+ListenAddress 127.0.0.1:$ssh_port
+HostKey $sshdir/host_ed25519
+PidFile $state/sshd.pid
+AuthorizedKeysFile $sshdir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SetEnv PATH=$cache/bin:/usr/local/bin:/usr/bin:/bin
+SSHD
+cat >"$sshdir/config" <<SSH
+Host mab-e2e
+  HostName 127.0.0.1
+  Port $ssh_port
+  User root
+  IdentityFile $sshdir/id_ed25519
+  IdentitiesOnly yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+SSH
+if ! alive sshd; then
+  log "starting sshd on 127.0.0.1:$ssh_port"
+  /usr/sbin/sshd -f "$sshdir/sshd_config" -E "$state/sshd.log" || die "sshd did not start: $(tail -3 "$state/sshd.log")"
+fi
+for _ in $(seq 1 50); do
+  ssh -F "$sshdir/config" mab-e2e true 2>/dev/null && break
+  sleep 0.2
+done
+ssh -F "$sshdir/config" mab-e2e buildctl --version >/dev/null || die "ssh to mab-e2e with buildctl failed: $(tail -3 "$state/sshd.log")"
+
 # --- the base image --------------------------------------------------------------
 for arch in amd64 arm64 armhf; do
   if [ ! -x "$cache/busybox/$arch/bin/busybox" ]; then
@@ -184,5 +235,6 @@ export MAB_TEST_REGISTRY=127.0.0.1:$port
 export DOCKER_HOST=unix://$docker_sock
 export MAB_TEST_NODE=unix://$node_sock
 export MAB_TEST_BUILDCTL=$buildctl
+export MAB_TEST_SSH_CONFIG=$sshdir/config
 ENV
 cat "$state/env"
