@@ -98,6 +98,9 @@ func (c *Client) Close() error {
 func (c *Client) Platforms(ctx context.Context) ([]ocispec.Platform, error) {
 	workers, err := c.bk.ListWorkers(ctx)
 	if err != nil {
+		if cmd, why, ok := helperFailure(err); ok {
+			return nil, fmt.Errorf("%w: BuildKit at %s: `%s` failed: %s", ErrUnreachable, c.addr, cmd, why)
+		}
 		return nil, fmt.Errorf("%w: listing workers of BuildKit at %s: %v; start buildkitd, or pass --builder / set BUILDKIT_HOST", ErrUnreachable, c.addr, firstLine(err))
 	}
 	var out []ocispec.Platform
@@ -108,6 +111,26 @@ func (c *Client) Platforms(ctx context.Context) ([]ocispec.Platform, error) {
 		return nil, fmt.Errorf("BuildKit at %s has no worker", c.addr)
 	}
 	return out, nil
+}
+
+// helperFailure recognises the error of a connection helper (ssh://,
+// docker-container://, kube-pod://) whose command failed, and returns the
+// command and the last line it printed, which says why.
+func helperFailure(err error) (cmd, why string, ok bool) {
+	msg := err.Error()
+	i := strings.Index(msg, "command [")
+	j := strings.Index(msg, "stderr=")
+	if i < 0 || j < 0 {
+		return "", "", false
+	}
+	cmd, _, _ = strings.Cut(msg[i+len("command ["):], "]")
+	out := strings.NewReplacer(`\n`, "\n", `\r`, "").Replace(msg[j+len("stderr="):])
+	for _, line := range strings.Split(out, "\n") {
+		if line = strings.Trim(strings.TrimSpace(line), `"`); line != "" {
+			why = line
+		}
+	}
+	return cmd, why, why != ""
 }
 
 // firstLine keeps an error message to one line: gRPC errors carry stacks.

@@ -92,3 +92,22 @@ func TestFrontendAttrs(t *testing.T) {
 		t.Error("a Docker daemon's BuildKit must resolve base images from the registry")
 	}
 }
+
+func TestHelperFailureNamesCommandAndReason(t *testing.T) {
+	err := errString(`failed to list workers: Unavailable: connection error: desc = "error reading server preface: command [docker exec -i nope buildctl dial-stdio] has exited with exit status 1, make sure the URL is valid: stderr=Error response from daemon: No such container: nope\n"`)
+	cmd, why, ok := helperFailure(err)
+	if !ok || cmd != "docker exec -i nope buildctl dial-stdio" || why != "Error response from daemon: No such container: nope" {
+		t.Errorf("helperFailure = %q, %q, %v", cmd, why, ok)
+	}
+	_, why, _ = helperFailure(errString(`command [ssh -p 1 -- h buildctl dial-stdio] has exited: stderr=ssh: connect to host h port 1: Connection refused\r\n"`))
+	if why != "ssh: connect to host h port 1: Connection refused" {
+		t.Errorf("ssh reason = %q", why)
+	}
+	if _, _, ok := helperFailure(errString("connection refused")); ok {
+		t.Error("a plain dial error taken for a helper failure")
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,4 +181,41 @@ func TestBuildThroughSSH(t *testing.T) {
 	if m, _ := idx.IndexManifest(); len(m.Manifests) != 2 {
 		t.Errorf("index has %d children, want 2", len(m.Manifests))
 	}
+}
+
+// TestBuildThroughDockerContainer reaches BuildKit through a container, as
+// docker-container:// does: `docker exec -i NAME buildctl dial-stdio`. The
+// container holds a static buildctl and, at BuildKit's default socket
+// path, the socket of the node buildkitd, whose records show the build.
+func TestBuildThroughDockerContainer(t *testing.T) {
+	e := testenv.Get(t)
+	name := fmt.Sprintf("mab-e2e-bk-%d", time.Now().UnixNano())
+	sock := strings.TrimPrefix(e.Node, "unix://")
+	if out, err := e.Command(t, "docker", "create", "--name", name, "--network", "none",
+		"-v", sock+":/run/buildkit/buildkitd.sock", e.Base(), "sleep", "3600"); err != nil {
+		t.Fatalf("docker create: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { e.Command(t, "docker", "rm", "-f", name) })
+	if out, err := e.Command(t, "docker", "cp", e.Buildctl, name+":/bin/buildctl"); err != nil {
+		t.Fatalf("docker cp buildctl: %v\n%s", err, out)
+	}
+	if out, err := e.Command(t, "docker", "start", name); err != nil {
+		t.Fatalf("docker start: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	marker := "container-marker-" + time.Now().Format("150405.000000000")
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN echo "+marker+"\n")
+	repo := uniqueRepo(e, "container-builder")
+	r := e.Run(t, "build", "--builder", "docker-container://"+name, "--insecure", "--progress", "quiet",
+		"--platform", "linux/amd64", "--build-arg", "BASE="+e.Base(), "-t", repo+":1", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if !ranStep(t, e.Node, marker) {
+		t.Errorf("the buildkitd behind the container has no record of the step")
+	}
+	r = e.Run(t, "build", "--builder", "docker-container://no-such-container-"+name, "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "-t", repo+":2", dir)
+	checkRefused(t, r, "no-such-container-"+name)
+	assertTagMissing(t, repo+":2")
 }
