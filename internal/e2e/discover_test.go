@@ -18,7 +18,7 @@ func TestBuildStartsItsOwnBuildkitd(t *testing.T) {
 		t.Fatal("a buildkitd listens at the default socket: this test needs a machine without one")
 	}
 	bin := t.TempDir()
-	buildkitd := buildkitdPath(e)
+	buildkitd := e.Buildkitd()
 	if err := os.Symlink(buildkitd, filepath.Join(bin, "buildkitd")); err != nil {
 		t.Fatal(err)
 	}

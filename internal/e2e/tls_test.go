@@ -36,7 +36,7 @@ func TestBuildOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildkitdPath(e), "--root", root, "--addr", addr,
+	cmd := exec.Command(e.Buildkitd(), "--root", root, "--addr", addr,
 		"--config", filepath.Join(e.Root, ".e2e", "buildkitd.toml"),
 		"--tlscacert", filepath.Join(dir, "ca.pem"),
 		"--tlscert", filepath.Join(dir, "server.pem"), "--tlskey", filepath.Join(dir, "server-key.pem"))
@@ -76,10 +76,6 @@ func TestBuildOverTLS(t *testing.T) {
 		"--builder", addr, "--tlscacert", filepath.Join(dir, "ca.pem"), filepath.Join(e.Root, "examples", "hello"))
 	checkRefused(t, r, addr)
 	assertTagMissing(t, repo+":2")
-}
-
-func buildkitdPath(e testenv.Env) string {
-	return filepath.Join(filepath.Dir(e.Buildctl), "buildkitd-"+strings.TrimPrefix(filepath.Base(e.Buildctl), "buildctl-"))
 }
 
 func freeAddr(t *testing.T) string {

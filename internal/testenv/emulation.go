@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,15 +130,7 @@ func fileLayer(dir string, files map[string]string) (v1.Layer, error) {
 func (e Env) PrivateBuildkitd(t testing.TB) string {
 	t.Helper()
 	state := filepath.Join(e.Root, ".e2e")
-	pidb, err := os.ReadFile(filepath.Join(state, "buildkitd.pid"))
-	if err != nil {
-		t.Fatalf("the environment's buildkitd: %v", err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidb)))
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	if err != nil {
-		t.Fatalf("the environment's buildkitd binary: %v", err)
-	}
+	exe := e.Buildkitd()
 	dir, err := os.MkdirTemp("", "mab-bk-")
 	if err != nil {
 		t.Fatal(err)

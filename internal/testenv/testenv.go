@@ -77,6 +77,12 @@ func Get(t testing.TB) Env {
 		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"], Root: root}
 }
 
+// Buildkitd is the buildkitd binary that e2e-up built, beside buildctl
+// and of the same version.
+func (e Env) Buildkitd() string {
+	return filepath.Join(filepath.Dir(e.Buildctl), "buildkitd-"+strings.TrimPrefix(filepath.Base(e.Buildctl), "buildctl-"))
+}
+
 // Base is the multi-arch busybox image that e2e-up seeded.
 func (e Env) Base() string { return e.Registry + "/busybox:latest" }
 
