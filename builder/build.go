@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/containerd/platforms"
+	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
@@ -126,7 +128,7 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	}, disp.channel(plat))
 	if err != nil {
 		res.Duration = time.Since(start)
-		res.Err = fmt.Errorf("building %s: %w", plat, err)
+		res.Err = fmt.Errorf("building %s: %w%s", plat, err, loginHint(err, t.Name))
 		return res
 	}
 	if c.docker != nil {
@@ -146,6 +148,19 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 		res.Err = fmt.Errorf("building %s: BuildKit reported no image digest for %s", plat, t.Name)
 	}
 	return res
+}
+
+// loginHint names the fix when a registry refused BuildKit's credentials.
+func loginHint(err error, ref string) string {
+	msg := err.Error()
+	if !strings.Contains(msg, "401 Unauthorized") && !strings.Contains(msg, "403 Forbidden") {
+		return ""
+	}
+	named, perr := reference.ParseNormalizedNamed(ref)
+	if perr != nil {
+		return ""
+	}
+	return fmt.Sprintf("; log in with `docker login %s` (mab reads the Docker config and its credential helpers)", reference.Domain(named))
 }
 
 // frontendAttrs are the dockerfile.v0 options of one target.

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 state=$PWD/.e2e
-for name in sshd dockerd buildkitd buildkitd-node registry; do
+for name in sshd dockerd buildkitd buildkitd-node registry registry-auth; do
   pidfile=$state/$name.pid
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")
@@ -20,7 +20,7 @@ if [ -f "$state/bridge" ]; then
   ip link del "$(cat "$state/bridge")" 2>/dev/null
   rm -f "$state/bridge"
 fi
-if [ -f "$state/registry.data" ]; then
-  rm -rf "$(cat "$state/registry.data")" "$state/registry.data"
-fi
+for data in "$state/registry.data" "$state/registry-auth.data"; do
+  [ -f "$data" ] && rm -rf "$(cat "$data")" "$data"
+done
 rm -f "$state/env"

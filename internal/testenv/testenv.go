@@ -35,12 +35,16 @@ type Env struct {
 	// SSHConfig is an ssh client config whose host "mab-e2e" is the sshd
 	// that e2e-up runs on loopback, for the ssh:// builder tests.
 	SSHConfig string
+	// AuthRegistry demands a login: user "mab-e2e", the password in
+	// AuthPasswordFile.
+	AuthRegistry, AuthPasswordFile string
 	// Root is the repository's top folder.
 	Root string
 }
 
 // envVars are what e2e-up writes to .e2e/env.
-var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_SSH_CONFIG"}
+var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_SSH_CONFIG",
+	"MAB_TEST_AUTH_REGISTRY", "MAB_TEST_AUTH_PASSWORD_FILE"}
 
 // Get returns the environment, or skips the test under -short, or fails it
 // when the environment is not up.
@@ -74,7 +78,8 @@ func Get(t testing.TB) Env {
 		}
 	}
 	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
-		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"], Root: root}
+		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"],
+		AuthRegistry: vars["MAB_TEST_AUTH_REGISTRY"], AuthPasswordFile: vars["MAB_TEST_AUTH_PASSWORD_FILE"], Root: root}
 }
 
 // Buildkitd is the buildkitd binary that e2e-up built, beside buildctl

@@ -121,6 +121,39 @@ for _ in $(seq 1 50); do
 done
 curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || die "registry did not start: $(tail -3 "$state/registry.log")"
 
+# --- a second registry that demands a login (htpasswd), for the credential tests --
+auth_port=$((port + 2000))
+if ! alive registry-auth; then
+  [ -f "$state/registry-auth.pass" ] || (umask 077 && head -c 18 /dev/urandom | base64 >"$state/registry-auth.pass")
+  go run ./internal/testenv/htpasswd mab-e2e <"$state/registry-auth.pass" >"$state/htpasswd"
+  data=$(mktemp -d /tmp/mab-e2e-registry-auth.XXXXXX)
+  echo "$data" >"$state/registry-auth.data"
+  cat >"$state/registry-auth.yml" <<YML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $data
+http:
+  addr: 127.0.0.1:$auth_port
+auth:
+  htpasswd:
+    realm: mab-e2e
+    path: $state/htpasswd
+YML
+  log "starting a registry with authentication on 127.0.0.1:$auth_port"
+  setsid "$registry" serve "$state/registry-auth.yml" >"$state/registry-auth.log" 2>&1 </dev/null &
+  echo $! >"$state/registry-auth.pid"
+fi
+for _ in $(seq 1 50); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$auth_port/v2/")" = 401 ] && break
+  sleep 0.2
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$auth_port/v2/")" = 401 ] || die "registry with authentication did not start: $(tail -3 "$state/registry-auth.log")"
+
 # --- start buildkitd, and a second one: the "native node" of the --node tests -----
 cat >"$state/buildkitd.toml" <<TOML
 [worker.oci]
@@ -129,6 +162,9 @@ cat >"$state/buildkitd.toml" <<TOML
 [worker.containerd]
   enabled = false
 [registry."127.0.0.1:$port"]
+  http = true
+  insecure = true
+[registry."127.0.0.1:$auth_port"]
   http = true
   insecure = true
 TOML
@@ -237,5 +273,7 @@ export DOCKER_HOST=unix://$docker_sock
 export MAB_TEST_NODE=unix://$node_sock
 export MAB_TEST_BUILDCTL=$buildctl
 export MAB_TEST_SSH_CONFIG=$sshdir/config
+export MAB_TEST_AUTH_REGISTRY=127.0.0.1:$auth_port
+export MAB_TEST_AUTH_PASSWORD_FILE=$state/registry-auth.pass
 ENV
 cat "$state/env"
