@@ -11,10 +11,7 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,46 +28,18 @@ func TestBuildOverTLS(t *testing.T) {
 	newCert(t, dir, "server", ca, caKey)
 	newCert(t, dir, "client", ca, caKey)
 
-	addr := "tcp://" + freeAddr(t)
-	root, err := os.MkdirTemp("/tmp", "mabtls")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(e.Buildkitd(), "--root", root, "--addr", addr,
-		"--config", filepath.Join(e.Root, ".e2e", "buildkitd.toml"),
+	addr := e.StartBuildkitd(t, "tcp://"+freeAddr(t),
 		"--tlscacert", filepath.Join(dir, "ca.pem"),
 		"--tlscert", filepath.Join(dir, "server.pem"), "--tlskey", filepath.Join(dir, "server-key.pem"))
-	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		os.RemoveAll(root)
-	})
 
 	tlsFlags := []string{"--builder", addr, "--tlscacert", filepath.Join(dir, "ca.pem"),
 		"--tlscert", filepath.Join(dir, "client.pem"), "--tlskey", filepath.Join(dir, "client-key.pem")}
 	repo := uniqueRepo(e, "tls")
 	args := append([]string{"build", "--insecure", "--progress", "quiet", "--platform", "linux/amd64",
 		"--build-arg", "BASE=" + e.Base(), "-t", repo + ":1"}, tlsFlags...)
-	var r testenv.Result
-	for range 50 { // buildkitd takes a moment to listen
-		r = e.Run(t, append(args, filepath.Join(e.Root, "examples", "hello"))...)
-		if r.ExitCode == 0 || !strings.Contains(r.Stderr, "connection refused") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	r := e.Run(t, append(args, filepath.Join(e.Root, "examples", "hello"))...)
 	if r.ExitCode != 0 {
-		log, _ := os.ReadFile(logf.Name())
-		t.Fatalf("build over TLS exited %d:\n%s\nbuildkitd:\n%s", r.ExitCode, r.Stderr, log)
+		t.Fatalf("build over TLS exited %d:\n%s", r.ExitCode, r.Stderr)
 	}
 	r = e.Run(t, "build", "--insecure", "--platform", "linux/amd64", "-t", repo+":2",
 		"--builder", addr, "--tlscacert", filepath.Join(dir, "ca.pem"), filepath.Join(e.Root, "examples", "hello"))

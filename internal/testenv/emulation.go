@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,21 +123,30 @@ func fileLayer(dir string, files map[string]string) (v1.Layer, error) {
 	return tarball.LayerFromFile(tarPath)
 }
 
-// PrivateBuildkitd starts a buildkitd of its own (the binary and the
-// configuration of the environment's, another root and socket), for a test
-// that needs a builder whose worker platforms are detected from now on:
-// BuildKit never drops a platform it once listed. It is stopped, by its
-// process id, when the test ends.
+// PrivateBuildkitd starts a buildkitd of its own on a unix socket, for a
+// test that needs a builder whose worker platforms are detected from now
+// on: BuildKit never drops a platform it once listed.
 func (e Env) PrivateBuildkitd(t testing.TB) string {
 	t.Helper()
-	state := filepath.Join(e.Root, ".e2e")
-	exe := e.Buildkitd()
+	return e.StartBuildkitd(t, "")
+}
+
+// StartBuildkitd starts a buildkitd (the binary and the configuration of
+// the environment's, a root of its own) listening on addr, or on a unix
+// socket of its own when addr is empty, with extra flags, and returns its
+// address once it listens. It is stopped, by its process id, when the test
+// ends.
+func (e Env) StartBuildkitd(t testing.TB, addr string, extra ...string) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "mab-bk-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := "unix://" + filepath.Join(dir, "buildkitd.sock")
-	cmd := exec.Command(exe, "--config", filepath.Join(state, "buildkitd.toml"), "--root", filepath.Join(dir, "root"), "--addr", addr)
+	if addr == "" {
+		addr = "unix://" + filepath.Join(dir, "buildkitd.sock")
+	}
+	args := append([]string{"--config", filepath.Join(e.Root, ".e2e", "buildkitd.toml"), "--root", filepath.Join(dir, "root"), "--addr", addr}, extra...)
+	cmd := exec.Command(e.Buildkitd(), args...)
 	logf, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -161,12 +171,25 @@ func (e Env) PrivateBuildkitd(t testing.TB) string {
 		os.RemoveAll(dir)
 	})
 	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(strings.TrimPrefix(addr, "unix://")); err == nil {
+		if listening(addr) {
 			return addr
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.log"))
-	t.Fatalf("private buildkitd did not start:\n%s", b)
+	t.Fatalf("buildkitd on %s did not start:\n%s", addr, b)
 	return ""
+}
+
+func listening(addr string) bool {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		_, err := os.Stat(path)
+		return err == nil
+	}
+	c, err := net.DialTimeout("tcp", strings.TrimPrefix(addr, "tcp://"), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
