@@ -158,15 +158,3 @@ func route(ctx context.Context, p *Plan) ([]*node, error) {
 	}
 	return used, nil
 }
-
-func dedupe(in []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
-}

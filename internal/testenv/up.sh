@@ -90,14 +90,20 @@ fi
 go build -o "$top/bin/mab" ./cmd/mab
 "$top/bin/mab" emulation install --via host arm64 arm
 
-# --- start the registry --------------------------------------------------------
-if ! alive registry; then
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    die "port $port is in use by another program: set MAB_REGISTRY_PORT to a free port"
-  fi
-  data=$(mktemp -d /tmp/mab-e2e-registry.XXXXXX)
-  echo "$data" >"$state/registry.data"
-  cat >"$state/registry.yml" <<YML
+# --- the registries: one open, one that demands a login (htpasswd) ---------------
+# start_registry NAME PORT [YAML]: the distribution registry on 127.0.0.1:PORT,
+# storage in a temporary folder, YAML appended to its config; waits until
+# /v2/ answers (401 counts: it is the login the second one demands).
+start_registry() {
+  local name=$1 p=$2 extra=${3:-}
+  if ! alive "$name"; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "port $p is in use by another program: set MAB_REGISTRY_PORT to a free port"
+    fi
+    local data
+    data=$(mktemp -d "/tmp/mab-e2e-$name.XXXXXX")
+    echo "$data" >"$state/$name.data"
+    cat >"$state/$name.yml" <<YML
 version: 0.1
 log:
   level: warn
@@ -109,50 +115,30 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$port
+  addr: 127.0.0.1:$p
+$extra
 YML
-  log "starting registry on 127.0.0.1:$port"
-  setsid "$registry" serve "$state/registry.yml" >"$state/registry.log" 2>&1 </dev/null &
-  echo $! >"$state/registry.pid"
-fi
-for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null || die "registry did not start: $(tail -3 "$state/registry.log")"
+    log "starting $name on 127.0.0.1:$p"
+    setsid "$registry" serve "$state/$name.yml" >"$state/$name.log" 2>&1 </dev/null &
+    echo $! >"$state/$name.pid"
+  fi
+  local code
+  for _ in $(seq 1 50); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/v2/" || true)
+    [ "$code" = 200 ] || [ "$code" = 401 ] && return 0
+    sleep 0.2
+  done
+  die "$name did not start: $(tail -3 "$state/$name.log")"
+}
+start_registry registry "$port"
 
-# --- a second registry that demands a login (htpasswd), for the credential tests --
 auth_port=$((port + 2000))
-if ! alive registry-auth; then
-  [ -f "$state/registry-auth.pass" ] || (umask 077 && head -c 18 /dev/urandom | base64 >"$state/registry-auth.pass")
-  go run ./internal/testenv/htpasswd mab-e2e <"$state/registry-auth.pass" >"$state/htpasswd"
-  data=$(mktemp -d /tmp/mab-e2e-registry-auth.XXXXXX)
-  echo "$data" >"$state/registry-auth.data"
-  cat >"$state/registry-auth.yml" <<YML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $data
-http:
-  addr: 127.0.0.1:$auth_port
-auth:
+[ -f "$state/registry-auth.pass" ] || (umask 077 && head -c 18 /dev/urandom | base64 >"$state/registry-auth.pass")
+alive registry-auth || go run ./internal/testenv/htpasswd mab-e2e <"$state/registry-auth.pass" >"$state/htpasswd"
+start_registry registry-auth "$auth_port" "auth:
   htpasswd:
     realm: mab-e2e
-    path: $state/htpasswd
-YML
-  log "starting a registry with authentication on 127.0.0.1:$auth_port"
-  setsid "$registry" serve "$state/registry-auth.yml" >"$state/registry-auth.log" 2>&1 </dev/null &
-  echo $! >"$state/registry-auth.pid"
-fi
-for _ in $(seq 1 50); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$auth_port/v2/")" = 401 ] && break
-  sleep 0.2
-done
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$auth_port/v2/")" = 401 ] || die "registry with authentication did not start: $(tail -3 "$state/registry-auth.log")"
+    path: $state/htpasswd"
 
 # --- start buildkitd, and a second one: the "native node" of the --node tests -----
 cat >"$state/buildkitd.toml" <<TOML
