@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 ENV_FILE := .e2e/env
 REGISTRY = $$MAB_TEST_REGISTRY
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build unit test e2e-up e2e-down demo bench lint clean
 
@@ -18,8 +19,13 @@ e2e-up: ## install and start buildkitd, a registry, QEMU handlers and a base ima
 e2e-down: ## stop what e2e-up started
 	bash internal/testenv/down.sh
 
-test: e2e-up ## unit and end-to-end tests against the real environment
+lint: ## gofmt, go vet and staticcheck (pinned, run through go run): seconds, no daemon
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt -w these files:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+test: e2e-up ## unit and end-to-end tests against the real environment
 	source $(ENV_FILE) && $(GO) test -count=1 -timeout 40m ./...
 
 demo: e2e-up build ## build examples/hello for three platforms and inspect it
