@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/mab-build/mab/internal/platform"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/session"
@@ -78,7 +78,7 @@ type Result struct {
 // concurrently up to req.Limit, showing progress on disp. It returns one
 // Result per target in the order of req.Targets. A failing target does not
 // stop the others; the error is for failures that stop every target.
-func (c *Client) Build(ctx context.Context, req Request, disp *Display) ([]Result, error) {
+func (c *Client) Build(ctx context.Context, req Request, disp Progress) ([]Result, error) {
 	sess, err := c.newSession(ctx, req)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (c *Client) Build(ctx context.Context, req Request, disp *Display) ([]Resul
 				case req.Limit <- struct{}{}:
 					defer func() { <-req.Limit }()
 				case <-ctx.Done():
-					results[i] = Result{Target: t, Err: fmt.Errorf("building %s: %w", platforms.Format(t.Platform), ctx.Err())}
+					results[i] = Result{Target: t, Err: fmt.Errorf("building %s: %w", platform.Format(t.Platform), ctx.Err())}
 					return
 				}
 			}
@@ -112,11 +112,11 @@ func (c *Client) Build(ctx context.Context, req Request, disp *Display) ([]Resul
 	return results, nil
 }
 
-func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, t Target, disp *Display) Result {
+func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, t Target, disp Progress) Result {
 	start := time.Now()
-	plat := platforms.Format(t.Platform)
+	plat := platform.Format(t.Platform)
 	res := Result{Target: t}
-	arch := t.Platform.Architecture + t.Platform.Variant
+	arch := platform.ArchVariant(t.Platform)
 	resp, err := c.bk.Solve(ctx, nil, bkclient.SolveOpt{
 		Frontend:              "dockerfile.v0",
 		FrontendAttrs:         c.frontendAttrs(req, t),
@@ -125,10 +125,10 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 		CacheExports:          expandCache(req.CacheTo, arch, req.Insecure),
 		SharedSession:         sess,
 		SessionPreInitialized: true,
-	}, disp.channel(plat))
+	}, disp.Solve(plat))
 	if err != nil {
 		res.Duration = time.Since(start)
-		res.Err = fmt.Errorf("building %s: %w%s", plat, err, loginHint(err, t.Name))
+		res.Err = fmt.Errorf("building %s: %w", plat, authError(err, t.Name))
 		return res
 	}
 	if c.docker != nil {
@@ -150,24 +150,26 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	return res
 }
 
-// loginHint names the fix when a registry refused BuildKit's credentials.
-func loginHint(err error, ref string) string {
+// authError wraps err in an *AuthError when a registry refused BuildKit's
+// credentials for ref. BuildKit's gRPC errors carry the HTTP status only
+// in their text.
+func authError(err error, ref string) error {
 	msg := err.Error()
 	if !strings.Contains(msg, "401 Unauthorized") && !strings.Contains(msg, "403 Forbidden") {
-		return ""
+		return err
 	}
 	named, perr := reference.ParseNormalizedNamed(ref)
 	if perr != nil {
-		return ""
+		return err
 	}
-	return fmt.Sprintf("; log in with `docker login %s` (mab reads the Docker config and its credential helpers)", reference.Domain(named))
+	return &AuthError{Registry: reference.Domain(named), Err: err}
 }
 
 // frontendAttrs are the dockerfile.v0 options of one target.
 func (c *Client) frontendAttrs(req Request, t Target) map[string]string {
 	attrs := map[string]string{
 		"filename": req.DockerfileName,
-		"platform": platforms.Format(t.Platform),
+		"platform": platform.Format(t.Platform),
 	}
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v

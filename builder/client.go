@@ -14,9 +14,30 @@ import (
 // DefaultAddress is the socket of a buildkitd started with its defaults.
 const DefaultAddress = "unix:///run/buildkit/buildkitd.sock"
 
-// ErrUnreachable is wrapped by every error that means the builder could not
-// be reached at all, as opposed to a build that failed.
-var ErrUnreachable = errors.New("builder unreachable")
+// Errors a caller may branch on with errors.Is.
+var (
+	// ErrUnreachable is wrapped by every error that means the builder could
+	// not be reached at all, as opposed to a build that failed.
+	ErrUnreachable = errors.New("builder unreachable")
+	// ErrTLS: TLS options that cannot work (a certificate without its key,
+	// TLS for an endpoint that is not tcp://).
+	ErrTLS = errors.New("invalid TLS options")
+)
+
+// AuthError is a registry's refusal of the credentials a solve pushed or
+// pulled with (BuildKit reads them from the Docker config through the
+// session).
+type AuthError struct {
+	// Registry is the host that refused, as `docker login` takes it.
+	Registry string
+	Err      error
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("registry %s refused the credentials: %v", e.Registry, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
 
 // TLS holds the client certificates for a tcp:// endpoint. Empty fields
 // are not used; CACert alone verifies the server without a client cert.
@@ -51,18 +72,18 @@ func Dial(ctx context.Context, addr string, tls TLS) (*Client, error) {
 	}
 	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w: no BuildKit socket at %s: start buildkitd (or `make e2e-up` in mab's checkout), or pass --builder / set BUILDKIT_HOST", ErrUnreachable, addr)
+			return nil, fmt.Errorf("%w: no BuildKit socket at %s", ErrUnreachable, addr)
 		}
 	}
 	var opts []bkclient.ClientOpt
 	if tls.CACert != "" || tls.Cert != "" || tls.ServerName != "" {
 		if !strings.HasPrefix(addr, "tcp://") {
-			return nil, fmt.Errorf("TLS options need a tcp:// builder, not %s", addr)
+			return nil, fmt.Errorf("%w: TLS needs a tcp:// builder, not %s", ErrTLS, addr)
 		}
 		opts = append(opts, bkclient.WithServerConfig(tls.ServerName, tls.CACert))
 		if tls.Cert != "" || tls.Key != "" {
 			if tls.Cert == "" || tls.Key == "" {
-				return nil, errors.New("--tlscert and --tlskey go together")
+				return nil, fmt.Errorf("%w: a client certificate and its key go together", ErrTLS)
 			}
 			opts = append(opts, bkclient.WithCredentials(tls.Cert, tls.Key))
 		}
@@ -101,7 +122,7 @@ func (c *Client) Platforms(ctx context.Context) ([]ocispec.Platform, error) {
 		if cmd, why, ok := helperFailure(err); ok {
 			return nil, fmt.Errorf("%w: BuildKit at %s: `%s` failed: %s", ErrUnreachable, c.addr, cmd, why)
 		}
-		return nil, fmt.Errorf("%w: listing workers of BuildKit at %s: %v; start buildkitd, or pass --builder / set BUILDKIT_HOST", ErrUnreachable, c.addr, firstLine(err))
+		return nil, fmt.Errorf("%w: listing workers of BuildKit at %s: %v", ErrUnreachable, c.addr, firstLine(err))
 	}
 	var out []ocispec.Platform
 	for _, w := range workers {

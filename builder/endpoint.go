@@ -67,8 +67,8 @@ type Node struct {
 	Address  string
 }
 
-// ParseNodes reads --node PLATFORM=ENDPOINT values and the pairs of
-// $MAB_NODES (env). A flag wins over the environment for the same
+// ParseNodes reads PLATFORM=ENDPOINT values given one by one (flags) and
+// the pairs of $MAB_NODES (env). A flag wins over the environment for the same
 // platform; a platform given twice in one of them is an error. The result
 // keeps the order of the environment, then of the flags, so that routing
 // that walks it is the same from run to run.
@@ -78,16 +78,16 @@ func ParseNodes(flags []string, env string) ([]Node, error) {
 	add := func(src, pair string, override bool) error {
 		plat, addr, ok := strings.Cut(pair, "=")
 		if !ok || addr == "" {
-			return fmt.Errorf("%w %s %q: want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234", ErrInvalidNode, src, pair)
+			return fmt.Errorf("%w%s %q: want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234", ErrInvalidNode, src, pair)
 		}
 		p, err := platform.Parse(plat)
 		if err != nil {
-			return fmt.Errorf("%w %s %q: %w", ErrInvalidNode, src, pair, err)
+			return fmt.Errorf("%w%s %q: %w", ErrInvalidNode, src, pair, err)
 		}
 		key := platform.Key(p)
 		if i, dup := index[key]; dup {
 			if !override {
-				return fmt.Errorf("%w %s: %s is given twice", ErrInvalidNode, src, key)
+				return fmt.Errorf("%w%s: %s is given twice", ErrInvalidNode, src, key)
 			}
 			out[i].Address = addr
 			return nil
@@ -97,7 +97,7 @@ func ParseNodes(flags []string, env string) ([]Node, error) {
 		return nil
 	}
 	for _, pair := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ';' || r == '\n' || r == '\t' }) {
-		if err := add(EnvNodes, pair, false); err != nil {
+		if err := add(" in $"+EnvNodes, pair, false); err != nil {
 			return nil, err
 		}
 	}
@@ -106,11 +106,11 @@ func ParseNodes(flags []string, env string) ([]Node, error) {
 		plat, _, _ := strings.Cut(pair, "=")
 		if p, err := platform.Parse(plat); err == nil {
 			if seen[platform.Key(p)] {
-				return nil, fmt.Errorf("%w --node: %s is given twice", ErrInvalidNode, platform.Format(p))
+				return nil, fmt.Errorf("%w: %s is given twice", ErrInvalidNode, platform.Format(p))
 			}
 			seen[platform.Key(p)] = true
 		}
-		if err := add("--node", pair, true); err != nil {
+		if err := add("", pair, true); err != nil {
 			return nil, err
 		}
 	}

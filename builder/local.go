@@ -64,7 +64,7 @@ func Discover(ctx context.Context) (string, []Candidate, error) {
 	}
 	if err := StartLocal(ctx); err != nil {
 		tried = append(tried, Candidate{Address: LocalAddress(), Note: firstLine(err)})
-		return "", tried, fmt.Errorf("%w: no BuildKit found (%s); pass --builder or set BUILDKIT_HOST", ErrUnreachable, summary(tried))
+		return "", tried, fmt.Errorf("%w: no BuildKit found (%s)", ErrUnreachable, summary(tried))
 	}
 	if probe(LocalAddress()) {
 		return LocalAddress(), tried, nil

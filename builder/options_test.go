@@ -32,11 +32,11 @@ func TestParseSecret(t *testing.T) {
 }
 
 func TestParseCacheAndExpandArch(t *testing.T) {
-	c, err := ParseCache("reg/app:cache-{arch}")
+	c, err := ParseCacheFrom("reg/app:cache-{arch}")
 	if err != nil || c.Type != "registry" || c.Attrs["ref"] != "reg/app:cache-{arch}" {
 		t.Fatalf("bare ref = %+v, %v", c, err)
 	}
-	c, err = ParseCache("type=registry,ref=reg/app:cache-{arch},mode=max")
+	c, err = ParseCacheTo("type=registry,ref=reg/app:cache-{arch},mode=max")
 	if err != nil || c.Attrs["mode"] != "max" {
 		t.Fatalf("csv = %+v, %v", c, err)
 	}
@@ -47,10 +47,14 @@ func TestParseCacheAndExpandArch(t *testing.T) {
 	if c.Attrs["ref"] != "reg/app:cache-{arch}" {
 		t.Error("expandCache changed its input")
 	}
-	for _, in := range []string{"type=local,dest=/tmp/c", "type=registry", "type=registry,oops"} {
-		if _, err := ParseCache(in); err == nil {
-			t.Errorf("ParseCache(%q) accepted", in)
+	for _, in := range []string{"type=local,dest=/tmp/c", "type=registry", "type=registry,oops", "type=registry,ref=", "", "mode=max"} {
+		if _, err := ParseCacheFrom(in); err == nil {
+			t.Errorf("ParseCacheFrom(%q) accepted", in)
 		}
+	}
+	to, err := ParseCacheTo("ref=reg/app:c")
+	if err != nil || to.Type != "registry" || to.Attrs["ref"] != "reg/app:c" || to.Attrs["mode"] != "min" {
+		t.Errorf("ParseCacheTo(ref=…) = %+v, %v; want type registry, mode min", to, err)
 	}
 }
 

@@ -11,6 +11,19 @@ import (
 	digest "github.com/opencontainers/go-digest"
 )
 
+// Progress is where builds show what they do. A solve writes its statuses
+// to the channel Solve returns and closes it; a step that is not a solve
+// (a merge, a push through Docker) is shown with Step. *Display is mab's;
+// tests pass their own.
+type Progress interface {
+	// Solve returns a channel whose statuses are shown with prefix (the
+	// platform). Whoever writes to it closes it.
+	Solve(prefix string) chan *bkclient.SolveStatus
+	// Step shows name as a vertex of its own and returns the function
+	// that completes it, with its error if it failed.
+	Step(name string) func(error)
+}
+
 // Display shows the progress of several solves, on one or more builders,
 // in one display. Each solve writes to its own channel; its vertices are
 // renamed "[prefix] name" and given digests of their own, so identical
@@ -38,9 +51,10 @@ func NewDisplay(ctx context.Context, w io.Writer, mode string) (*Display, error)
 	return p, nil
 }
 
-// channel returns a channel whose statuses are shown with prefix. Whoever
-// writes to it closes it.
-func (p *Display) channel(prefix string) chan *bkclient.SolveStatus {
+// Solve implements Progress. Vertices are re-keyed per prefix: BuildKit
+// gives identical steps of two platforms one digest, and progressui would
+// draw them as one line (buildx only renames them).
+func (p *Display) Solve(prefix string) chan *bkclient.SolveStatus {
 	ch := make(chan *bkclient.SolveStatus)
 	p.wg.Add(1)
 	go func() {
@@ -52,10 +66,9 @@ func (p *Display) channel(prefix string) chan *bkclient.SolveStatus {
 	return ch
 }
 
-// Step shows a step that is not a solve (a merge, a push through Docker)
-// as a vertex of its own, and returns a function that completes it.
+// Step implements Progress.
 func (p *Display) Step(name string) func(error) {
-	ch := p.channel("mab")
+	ch := p.Solve("mab")
 	dgst := digest.FromString(name + time.Now().String())
 	start := time.Now()
 	ch <- &bkclient.SolveStatus{Vertexes: []*bkclient.Vertex{{Digest: dgst, Name: name, Started: &start}}}

@@ -54,11 +54,11 @@ and the summary go to stderr.`,
 				return err
 			}
 			if plan.DryRun {
-				return pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout())
+				return adviseBuilder(pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout()))
 			}
 			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				return adviseBuilder(err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
 			return nil

@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/platform"
 	"github.com/spf13/cobra"
 )
 
@@ -33,15 +33,9 @@ func newBuilderLsCmd() *cobra.Command {
 		Example: "  mab builder ls\n  MAB_NODES=\"linux/arm64=tcp://arm-host:1234\" mab builder ls",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var addrs []string
-			if h := os.Getenv("BUILDKIT_HOST"); h != "" {
-				addrs = append(addrs, h)
-			}
-			addrs = append(addrs, builder.DefaultAddress, "docker", builder.LocalAddress())
-			for _, pair := range strings.Fields(strings.ReplaceAll(os.Getenv("MAB_NODES"), ";", " ")) {
-				if _, addr, ok := strings.Cut(pair, "="); ok {
-					addrs = append(addrs, addr)
-				}
+			addrs, err := builder.Known("", os.Getenv)
+			if err != nil {
+				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tPLATFORMS")
@@ -57,18 +51,13 @@ func newBuilderLsCmd() *cobra.Command {
 func probe(ctx context.Context, addr string) (status, plats string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := builder.Dial(ctx, addr, builder.TLS{})
-	if err != nil {
-		return "unreachable", "-"
-	}
-	defer c.Close()
-	have, err := c.Platforms(ctx)
+	have, err := builder.Probe(ctx, addr, builder.TLS{})
 	if err != nil {
 		return "unreachable", "-"
 	}
 	var names []string
 	for _, p := range have {
-		names = append(names, platforms.Format(p))
+		names = append(names, platform.Format(p))
 	}
 	return "ok", strings.Join(names, ",")
 }

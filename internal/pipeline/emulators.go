@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/containerd/platforms"
-	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
+	"github.com/mab-build/mab/internal/platform"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -128,7 +128,7 @@ const reprobeTimeout = 45 * time.Second
 
 // Preflight fails unless the builder's workers can run every target's
 // platform, with a *MissingPlatformsError that names the fix.
-func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error {
+func Preflight(ctx context.Context, bk Builder, targets []Target) error {
 	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
 	defer cancel()
 	have, err := bk.Platforms(ctx)
@@ -137,7 +137,7 @@ func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error 
 	}
 	var missing []ocispec.Platform
 	for _, t := range targets {
-		if !supports(have, t.Platform) {
+		if !platform.Supports(have, t.Platform) {
 			missing = append(missing, t.Platform)
 		}
 	}
@@ -152,7 +152,7 @@ func Preflight(ctx context.Context, bk *builder.Client, targets []Target) error 
 // set, it installs their handlers, reads the worker platforms again (until
 // BuildKit's cache of them expires) and fails unless every target is then
 // runnable. It returns the builder's platforms as finally read.
-func prepareEmulation(ctx context.Context, bk *builder.Client, targets []Target, opt EmulatorOptions, w io.Writer) ([]ocispec.Platform, error) {
+func prepareEmulation(ctx context.Context, bk Builder, targets []Target, opt EmulatorOptions, w io.Writer) ([]ocispec.Platform, error) {
 	err := checkEmulation(ctx, bk, targets)
 	var missing *MissingPlatformsError
 	if err != nil && (!opt.Install || !errors.As(err, &missing)) {
@@ -195,7 +195,7 @@ func prepareEmulation(ctx context.Context, bk *builder.Client, targets []Target,
 // machine (whose kernel runs its builds) a probe of each emulated target in
 // the local kernel: BuildKit keeps listing a platform after its handler was
 // removed, so its list alone can be stale.
-func checkEmulation(ctx context.Context, bk *builder.Client, targets []Target) error {
+func checkEmulation(ctx context.Context, bk Builder, targets []Target) error {
 	if err := Preflight(ctx, bk, targets); err != nil {
 		return err
 	}

@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"text/template"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/platform"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -75,8 +73,8 @@ type Plan struct {
 	Progress       string
 	// Build holds the solve options shared by every platform, parsed.
 	Build builder.Request
-	// Nodes sends a platform (platforms.Format) to its own builder.
-	Nodes        map[string]string
+	// Nodes send platforms to their own builders, in the order given.
+	Nodes        []builder.Node
 	TLS          builder.TLS
 	Parallel     int
 	MetadataFile string
@@ -88,9 +86,12 @@ type Plan struct {
 // nothing: a plan that fails here has touched no daemon and no registry.
 // getenv resolves a --build-arg given without a value and $BUILDKIT_HOST.
 func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
-	plats, err := ParsePlatforms(o.Platforms)
+	plats, err := platform.ParseList(o.Platforms)
 	if err != nil {
 		return nil, err
+	}
+	if len(plats) == 0 {
+		return nil, fmt.Errorf("no platform given: pass --platform, for example --platform linux/amd64,linux/arm64")
 	}
 	if o.Tag == "" {
 		return nil, fmt.Errorf("no tag given: pass -t REGISTRY/REPO:TAG")
@@ -103,7 +104,7 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
 	}
-	if err := checkTag(final.TagStr()); err != nil {
+	if err := checkTag(final.Context(), final.TagStr()); err != nil {
 		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
 	}
 	targets, err := ArchTags(final, plats, o.Suffix)
@@ -124,9 +125,7 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if !slices.Contains(ProgressModes, p.Progress) {
 		return nil, fmt.Errorf("invalid --progress %q: want one of %s", p.Progress, strings.Join(ProgressModes, ", "))
 	}
-	if p.Builder == "" {
-		p.Builder = getenv("BUILDKIT_HOST")
-	}
+	p.Builder = builder.Address(o.Builder, getenv)
 	if p.BuildArgs, err = parseBuildArgs(o.BuildArgs, getenv); err != nil {
 		return nil, err
 	}
@@ -136,15 +135,18 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if err := p.parseBuild(o); err != nil {
 		return nil, err
 	}
-	if p.Nodes, err = parseNodes(o.Nodes, getenv("MAB_NODES")); err != nil {
-		return nil, err
+	if p.Nodes, err = builder.ParseNodes(o.Nodes, getenv(builder.EnvNodes)); err != nil {
+		return nil, fmt.Errorf("--node: %w", err)
 	}
 	if o.Parallel < 0 {
 		return nil, fmt.Errorf("invalid --parallel %d: want 0 (all at once) or more", o.Parallel)
 	}
+	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
+		return nil, fmt.Errorf("--tlscert and --tlskey go together")
+	}
 	p.Parallel, p.TLS, p.MetadataFile, p.Load, p.DryRun = o.Parallel, o.TLS, o.MetadataFile, o.Load, o.DryRun
 	if p.Load && p.hostTarget() < 0 {
-		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platforms.Format(platforms.DefaultSpec()))
+		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platform.Format(platform.Host()))
 	}
 	return p, nil
 }
@@ -192,14 +194,20 @@ func unwrapPath(err error) error {
 	return err
 }
 
-var tagRe = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
-func checkTag(tag string) error {
+// checkTag validates tag in repo with go-containerregistry's rules
+// (letters, digits, '_', '.', '-'; at most 128, said here in fewer words
+// than its message, which repeats the whole tag), plus the one it leaves
+// out: the distribution spec's tags start with a letter, digit or '_', and
+// registries refuse one that starts with '.' or '-'.
+func checkTag(repo name.Repository, tag string) error {
 	if len(tag) > 128 {
 		return fmt.Errorf("tag %q has %d characters; registries accept at most 128", tag, len(tag))
 	}
-	if !tagRe.MatchString(tag) {
-		return fmt.Errorf("tag %q may only contain letters, digits, '_', '.' and '-', and may not start with '.' or '-'", tag)
+	if _, err := name.NewTag(repo.String()+":"+tag, name.StrictValidation); err != nil {
+		return err
+	}
+	if strings.HasPrefix(tag, ".") || strings.HasPrefix(tag, "-") {
+		return fmt.Errorf("tag %q may not start with '.' or '-'", tag)
 	}
 	return nil
 }
@@ -228,8 +236,8 @@ func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target
 			return nil, fmt.Errorf("invalid --suffix %q: %w", suffix, err)
 		}
 		tag := b.String()
-		plat := platforms.Format(p)
-		if err := checkTag(tag); err != nil {
+		plat := platform.Format(p)
+		if err := checkTag(final.Context(), tag); err != nil {
 			return nil, fmt.Errorf("arch tag for %s: %w", plat, err)
 		}
 		if tag == final.TagStr() {
@@ -260,26 +268,26 @@ func (p *Plan) parseBuild(o Options) error {
 	for _, s := range o.Secrets {
 		sec, err := builder.ParseSecret(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("--secret: %w", err)
 		}
 		b.Secrets = append(b.Secrets, sec)
 	}
 	for _, s := range o.SSH {
 		ssh, err := builder.ParseSSH(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("--ssh: %w", err)
 		}
 		b.SSH = append(b.SSH, ssh)
 	}
 	for _, s := range o.CacheFrom {
-		c, err := builder.ParseCache(s)
+		c, err := builder.ParseCacheFrom(s)
 		if err != nil {
 			return fmt.Errorf("--cache-from: %w", err)
 		}
 		b.CacheFrom = append(b.CacheFrom, c)
 	}
 	for _, s := range o.CacheTo {
-		c, err := builder.ParseCache(s)
+		c, err := builder.ParseCacheTo(s)
 		if err != nil {
 			return fmt.Errorf("--cache-to: %w", err)
 		}
@@ -329,11 +337,11 @@ func keyValues(flag string, in []string) (map[string]string, error) {
 	return out, nil
 }
 
-// hostTarget is the index of the target that the host runs natively, or -1.
+// hostTarget is the index of the target of the host's own platform (the
+// one --load loads), or -1.
 func (p *Plan) hostTarget() int {
-	host := platforms.Only(platforms.DefaultSpec())
 	for i, t := range p.Targets {
-		if host.Match(t.Platform) && t.Platform.Architecture == runtime.GOARCH {
+		if platform.IsHost(t.Platform) {
 			return i
 		}
 	}

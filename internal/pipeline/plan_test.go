@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mab-build/mab/internal/platform"
 )
 
 func noenv(string) string { return "" }
@@ -23,7 +24,7 @@ func newContext(t *testing.T) string {
 
 func TestArchTagsDefaultSuffix(t *testing.T) {
 	final := name.MustParseReference("registry.example.com/app:1.4").(name.Tag)
-	plats, err := ParsePlatforms([]string{"linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6,linux/386"})
+	plats, err := platform.ParseList([]string{"linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6,linux/386"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +45,12 @@ func TestArchTagsDefaultSuffix(t *testing.T) {
 
 func TestArchTagsRefusesCollisions(t *testing.T) {
 	final := name.MustParseReference("app:1.4").(name.Tag)
-	plats, _ := ParsePlatforms([]string{"linux/arm/v6,linux/arm/v7"})
+	plats, _ := platform.ParseList([]string{"linux/arm/v6,linux/arm/v7"})
 	_, err := ArchTags(final, plats, "{{.Tag}}-{{.Arch}}")
 	if err == nil || !strings.Contains(err.Error(), "would both be pushed as") {
 		t.Fatalf("err = %v, want a collision error", err)
 	}
-	plats, _ = ParsePlatforms([]string{"linux/amd64,windows/amd64"})
+	plats, _ = platform.ParseList([]string{"linux/amd64,windows/amd64"})
 	if _, err := ArchTags(final, plats, ""); err == nil {
 		t.Fatal("linux/amd64 and windows/amd64 share the default arch tag, want an error")
 	}
@@ -61,15 +62,15 @@ func TestArchTagsRefusesCollisions(t *testing.T) {
 func TestArchTagsRefusesOverlongAndInvalid(t *testing.T) {
 	long := strings.Repeat("a", 122) // + "-amd64" = 128: allowed
 	final, _ := name.NewTag("app:" + long)
-	plats, _ := ParsePlatforms([]string{"linux/amd64"})
+	plats, _ := platform.ParseList([]string{"linux/amd64"})
 	if _, err := ArchTags(final, plats, ""); err != nil {
 		t.Fatalf("128 characters is allowed: %v", err)
 	}
-	plats, _ = ParsePlatforms([]string{"linux/arm64"}) // + "-arm64" = 128 too
+	plats, _ = platform.ParseList([]string{"linux/arm64"}) // + "-arm64" = 128 too
 	if _, err := ArchTags(final, plats, ""); err != nil {
 		t.Fatalf("128 characters is allowed: %v", err)
 	}
-	plats, _ = ParsePlatforms([]string{"linux/arm/v7"}) // + "-armv7" = 128
+	plats, _ = platform.ParseList([]string{"linux/arm/v7"}) // + "-armv7" = 128
 	final, _ = name.NewTag("app:" + long + "x")
 	_, err := ArchTags(final, plats, "")
 	if err == nil || !strings.Contains(err.Error(), "at most 128") {
@@ -175,5 +176,20 @@ func TestNewPlanErrors(t *testing.T) {
 				t.Errorf("error has several lines: %q", err)
 			}
 		})
+	}
+}
+
+func TestAttestationFlag(t *testing.T) {
+	for in, want := range map[string]struct {
+		v  string
+		on bool
+	}{"": {"", false}, "false": {"", false}, "true": {"mode=min", true}, "mode=max": {"mode=max", true}} {
+		v, on, err := attestation("--provenance", in, "mode=min")
+		if err != nil || v != want.v || on != want.on {
+			t.Errorf("attestation(%q) = %q, %v, %v", in, v, on, err)
+		}
+	}
+	if _, _, err := attestation("--sbom", "maybe", ""); err == nil {
+		t.Error("--sbom maybe accepted")
 	}
 }

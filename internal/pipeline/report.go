@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/internal/platform"
 )
 
 // printSummary writes one line per platform: status, native or emulated,
@@ -32,7 +31,7 @@ func printSummary(w io.Writer, outcomes []Outcome) {
 		} else {
 			slowestNative = max(slowestNative, o.Duration)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", platforms.Format(o.Target.Platform), status, mode, o.Target.Name, dgst, o.Duration.Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", platform.Format(o.Target.Platform), status, mode, o.Target.Name, dgst, o.Duration.Round(100*time.Millisecond))
 	}
 	tw.Flush()
 	if slowestNative > 0 && slowestEmulated > 3*slowestNative {
@@ -64,7 +63,7 @@ func writeMetadata(path string, r *Result) error {
 	m := Metadata{Final: r.Final.String(), Digest: r.Digest, MediaType: r.MediaType}
 	for _, o := range r.Platforms {
 		pm := PlatformMetadata{
-			Platform: platforms.Format(o.Target.Platform),
+			Platform: platform.Format(o.Target.Platform),
 			Tag:      o.Target.Name,
 			Digest:   o.Digest,
 			Seconds:  o.Duration.Seconds(),
@@ -84,47 +83,6 @@ func writeMetadata(path string, r *Result) error {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil
-}
-
-// DryRun prints the plan: platforms, arch tags, the builder of each and
-// whether it is native or emulated there. It reads the builders' platforms
-// when they answer and touches nothing else.
-func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
-	fmt.Fprintf(w, "final tag: %s\ncontext:   %s\ndockerfile: %s\n\n", p.Final, p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
-	nodes, err := route(ctx, p)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLATFORM\tARCH TAG\tBUILDER\tMODE")
-	if err != nil {
-		for _, t := range p.Targets {
-			b := p.Builder
-			if n, ok := p.Nodes[platforms.Format(t.Platform)]; ok {
-				b = n
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platforms.Format(t.Platform), t.Tag, b)
-		}
-		tw.Flush()
-		fmt.Fprintf(w, "\nbuilders not reached: %s\n", firstLine(err))
-		return nil
-	}
-	defer func() {
-		for _, n := range nodes {
-			n.client.Close()
-		}
-	}()
-	for _, n := range nodes {
-		for _, i := range n.targets {
-			t := p.Targets[i]
-			mode := "native"
-			switch {
-			case !supports(n.have, t.Platform):
-				mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
-			case !nativeTo(n.have, t.Platform):
-				mode = "emulated"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platforms.Format(t.Platform), t.Tag, n.client.Address(), mode)
-		}
-	}
-	return tw.Flush()
 }
 
 func firstLine(err error) string {

@@ -5,18 +5,68 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/platform"
 	"github.com/mab-build/mab/merge"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // preflightTimeout bounds the first calls to the builders, so that an
 // endpoint that accepts connections but never answers is reported.
 const preflightTimeout = 20 * time.Second
+
+// Builder is what the pipeline needs of a BuildKit endpoint.
+// *builder.Client is the real one; tests pass their own.
+type Builder interface {
+	// Address is the endpoint, as the user named it.
+	Address() string
+	// Platforms lists what the workers run, the host's platform first.
+	Platforms(ctx context.Context) ([]ocispec.Platform, error)
+	// Build solves req once per target and returns one result per target
+	// in the order of req.Targets (see builder.Client.Build).
+	Build(ctx context.Context, req builder.Request, progress builder.Progress) ([]builder.Result, error)
+	Close() error
+}
+
+// Runner runs plans. Its zero value uses the real builders, registries
+// and Docker daemon; each field replaces one of them.
+type Runner struct {
+	// Dial connects to the builder at addr; nil means builder.Dial.
+	Dial func(ctx context.Context, addr string, tls builder.TLS) (Builder, error)
+	// Discover finds a builder when the plan names none; nil means
+	// builder.Discover.
+	Discover func(ctx context.Context) (string, error)
+	// Load puts src into the Docker daemon under tags; nil means builder.Load.
+	Load func(ctx context.Context, src string, tags ...string) error
+	// Registry options are added to every registry call (after the plan's
+	// own), e.g. a transport.
+	Registry []merge.Option
+}
+
+func (r Runner) dial(ctx context.Context, addr string, tls builder.TLS) (Builder, error) {
+	if r.Dial != nil {
+		return r.Dial(ctx, addr, tls)
+	}
+	return builder.Dial(ctx, addr, tls)
+}
+
+func (r Runner) discover(ctx context.Context) (string, error) {
+	if r.Discover != nil {
+		return r.Discover(ctx)
+	}
+	addr, _, err := builder.Discover(ctx)
+	return addr, err
+}
+
+func (r Runner) loadFunc() func(ctx context.Context, src string, tags ...string) error {
+	if r.Load != nil {
+		return r.Load
+	}
+	return builder.Load
+}
 
 // Outcome is one platform's result, with where and how it was built.
 type Outcome struct {
@@ -34,12 +84,17 @@ type Result struct {
 	Platforms []Outcome
 }
 
-// Run executes p: route and preflight, build, merge, verify, and --load.
-// Progress and the summary go to stderr. On any failure the final tag is
-// left as it was. With --metadata-file the result is written there, on
-// success and on failure.
+// Run executes p with the real builders and registries; see Runner.Run.
 func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
-	nodes, err := route(ctx, p)
+	return Runner{}.Run(ctx, p, stderr)
+}
+
+// Run executes p: route and preflight, build, publish (merge and verify),
+// and --load. Progress and the summary go to stderr. On any failure before
+// the merge the final tag is left as it was. With --metadata-file the
+// result is written there, on success and on failure.
+func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
+	nodes, err := r.route(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +113,7 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 		}
 	}
 
-	res, err := run(ctx, p, nodes, stderr)
+	res, err := r.run(ctx, p, nodes, stderr)
 	if res != nil {
 		printSummary(stderr, res.Platforms)
 		if p.MetadataFile != "" {
@@ -73,7 +128,8 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	return res, nil
 }
 
-func run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result, error) {
+// run is build, publish and load under one progress display.
+func (r Runner) run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result, error) {
 	disp, err := builder.NewDisplay(ctx, stderr, p.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("starting progress display: %w", err)
@@ -96,13 +152,12 @@ func run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result
 	}
 
 	done := disp.Step(fmt.Sprintf("merging %d platforms into %s", len(p.Targets), p.Final))
-	pub, err := publish(ctx, p, res.Platforms)
+	pub, err := r.publish(ctx, p, res.Platforms)
 	done(err)
 	if err == nil && p.Load {
 		i := p.hostTarget()
-		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platforms.Format(p.Targets[i].Platform)))
-		src := p.Final.Context().Digest(res.Platforms[i].Digest).String()
-		err = builder.Load(ctx, src, p.Final.String(), p.Targets[i].Tag.String())
+		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platform.Format(p.Targets[i].Platform)))
+		err = r.load(ctx, p, i, res.Platforms[i].Digest)
 		done(err)
 	}
 	if werr := disp.Wait(); werr != nil && err == nil && ctx.Err() == nil {
@@ -112,55 +167,4 @@ func run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result
 		res.Digest, res.MediaType = pub.Digest.String(), string(pub.MediaType)
 	}
 	return res, err
-}
-
-// build runs every node's share of the targets concurrently, writing each
-// outcome at its target's index. The error is one that stopped a node as
-// a whole (its session could not start).
-func build(ctx context.Context, p *Plan, nodes []*node, disp *builder.Display, out []Outcome) error {
-	var limit chan struct{}
-	if p.Parallel > 0 {
-		limit = make(chan struct{}, p.Parallel)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(nodes))
-	for ni, n := range nodes {
-		req := p.Build
-		req.Limit = limit
-		req.Targets = nil
-		for _, i := range n.targets {
-			req.Targets = append(req.Targets, builder.Target{Platform: p.Targets[i].Platform, Name: p.Targets[i].Tag.String()})
-		}
-		wg.Go(func() {
-			results, err := n.client.Build(ctx, req, disp)
-			if err != nil {
-				errs[ni] = fmt.Errorf("builder %s: %w", n.client.Address(), err)
-				for _, i := range n.targets {
-					out[i] = Outcome{Result: builder.Result{Target: builder.Target{Platform: p.Targets[i].Platform, Name: p.Targets[i].Tag.String()}, Err: err}, Builder: n.client.Address()}
-				}
-				return
-			}
-			for k, i := range n.targets {
-				out[i] = Outcome{Result: results[k], Builder: n.client.Address(), Emulated: !nativeTo(n.have, p.Targets[i].Platform)}
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// publish merges the pushed digests into the final tag and verifies it.
-func publish(ctx context.Context, p *Plan, outcomes []Outcome) (*merge.Published, error) {
-	sources := make([]merge.Source, len(outcomes))
-	for i, o := range outcomes {
-		sources[i] = merge.Source{Ref: p.Final.Context().Digest(o.Digest)}
-	}
-	pub, err := merge.Merge(ctx, p.Final, sources, merge.WithInsecure(p.Insecure))
-	if err != nil {
-		return nil, err
-	}
-	if err := merge.Verify(ctx, p.Final, pub.Digest, merge.WithInsecure(p.Insecure)); err != nil {
-		return pub, err
-	}
-	return pub, nil
 }

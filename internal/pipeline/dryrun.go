@@ -1,0 +1,59 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mab-build/mab/internal/platform"
+)
+
+// DryRun prints the plan: platforms, arch tags, the builder of each and
+// whether it is native or emulated there. It reads the builders' platforms
+// when they answer and touches nothing else.
+func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
+	return Runner{}.DryRun(ctx, p, w)
+}
+
+// DryRun prints the plan with r's builders; see the package function.
+func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
+	fmt.Fprintf(w, "final tag: %s\ncontext:   %s\ndockerfile: %s\n\n", p.Final, p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
+	nodes, err := r.route(ctx, p)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PLATFORM\tARCH TAG\tBUILDER\tMODE")
+	if err != nil {
+		for _, t := range p.Targets {
+			b := p.Builder
+			for _, n := range p.Nodes {
+				if platform.Same(n.Platform, t.Platform) {
+					b = n.Address
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platform.Format(t.Platform), t.Tag, b)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "\nbuilders not reached: %s\n", firstLine(err))
+		return nil
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.client.Close()
+		}
+	}()
+	for _, n := range nodes {
+		for _, i := range n.targets {
+			t := p.Targets[i]
+			mode := "native"
+			switch {
+			case !platform.Supports(n.have, t.Platform):
+				mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
+			case !nativeOn(n.have, t.Platform):
+				mode = "emulated"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), t.Tag, n.client.Address(), mode)
+		}
+	}
+	return tw.Flush()
+}
