@@ -42,18 +42,22 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 			n.client.Close()
 		}
 	}()
+	on := make([]*node, len(p.Targets))
 	for _, n := range nodes {
 		for _, i := range n.targets {
-			t := p.Targets[i]
-			mode := "native"
-			switch {
-			case !platform.Supports(n.have, t.Platform):
-				mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
-			case !nativeOn(n.have, t.Platform):
-				mode = "emulated"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), t.Tag, n.client.Address(), mode)
+			on[i] = n
 		}
+	}
+	for i, t := range p.Targets {
+		n := on[i]
+		mode := "native"
+		switch {
+		case !platform.Supports(n.have, t.Platform):
+			mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
+		case !nativeOn(n.have, t.Platform):
+			mode = "emulated"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), t.Tag, n.client.Address(), mode)
 	}
 	return tw.Flush()
 }

@@ -16,9 +16,11 @@ type node struct {
 }
 
 // nativeOn reports whether a builder whose workers list have runs p
-// without emulation: BuildKit lists its host's platform first.
+// without emulation: BuildKit lists its host's platform first, and lists p
+// only when it can run it (an arm64 kernel without 32-bit support does not
+// list linux/arm/v7).
 func nativeOn(have []ocispec.Platform, p ocispec.Platform) bool {
-	return len(have) > 0 && platform.Native(have[0], p)
+	return len(have) > 0 && platform.Native(have[0], p) && platform.Supports(have, p)
 }
 
 // route dials the default builder (discovering one when the plan names

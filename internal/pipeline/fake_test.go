@@ -1,0 +1,197 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/platform"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// fakeBuilder stands in for a BuildKit endpoint: it "builds" each target
+// by pushing a small random image whose config names the target's
+// platform to the target's arch tag, in a real (in-process) registry, and
+// reports its digest, as BuildKit's exporter does.
+type fakeBuilder struct {
+	addr string
+	have []ocispec.Platform
+	// fail makes the solve of a platform (platform.Key) fail with this error.
+	fail map[string]error
+	// down makes Build fail as a whole, as when the session cannot start.
+	down error
+	// took is reported as the duration of a platform's solve.
+	took map[string]time.Duration
+
+	mu     sync.Mutex
+	built  []string // platforms built here, platform.Key
+	closed bool
+}
+
+func (f *fakeBuilder) Address() string { return f.addr }
+
+func (f *fakeBuilder) Platforms(context.Context) ([]ocispec.Platform, error) { return f.have, nil }
+
+func (f *fakeBuilder) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+func (f *fakeBuilder) Build(ctx context.Context, req builder.Request, progress builder.Progress) ([]builder.Result, error) {
+	if f.down != nil {
+		return nil, f.down
+	}
+	out := make([]builder.Result, len(req.Targets))
+	for i, t := range req.Targets {
+		key := platform.Key(t.Platform)
+		f.mu.Lock()
+		f.built = append(f.built, key)
+		f.mu.Unlock()
+		out[i] = builder.Result{Target: t, Duration: f.took[key]}
+		done := progress.Step("[" + key + "] fake solve")
+		if err := f.fail[key]; err != nil {
+			out[i].Err = fmt.Errorf("building %s: %w", key, err)
+			done(err)
+			continue
+		}
+		dgst, err := pushImage(ctx, t.Name, t.Platform)
+		out[i].Digest, out[i].Err = dgst, err
+		done(err)
+	}
+	return out, nil
+}
+
+// pushImage pushes a one-layer random image of platform p to ref.
+func pushImage(ctx context.Context, ref string, p ocispec.Platform) (string, error) {
+	img, err := random.Image(64, 1)
+	if err != nil {
+		return "", err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture, cfg.Variant = p.OS, p.Architecture, p.Variant
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return "", err
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+		return "", err
+	}
+	d, err := img.Digest()
+	return d.String(), err
+}
+
+// world is a set of fake builders and a registry for one test.
+type world struct {
+	t        *testing.T
+	host     string // the registry's host:port
+	builders map[string]*fakeBuilder
+	loaded   []string
+}
+
+func newWorld(t *testing.T, builders ...*fakeBuilder) *world {
+	t.Helper()
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	w := &world{t: t, host: strings.TrimPrefix(s.URL, "http://"), builders: map[string]*fakeBuilder{}}
+	for _, b := range builders {
+		w.builders[b.addr] = b
+	}
+	return w
+}
+
+func (w *world) runner() Runner {
+	return Runner{
+		Dial: func(_ context.Context, addr string, _ builder.TLS) (Builder, error) {
+			b, ok := w.builders[addr]
+			if !ok {
+				return nil, fmt.Errorf("%w: no fake builder at %s", builder.ErrUnreachable, addr)
+			}
+			return b, nil
+		},
+		Discover: func(context.Context) (string, error) { return "fake://discovered", nil },
+		Load: func(_ context.Context, src string, tags ...string) error {
+			w.loaded = append(w.loaded, src+" as "+strings.Join(tags, ","))
+			return nil
+		},
+	}
+}
+
+// plan makes a plan for the world's registry; edit changes its options.
+func (w *world) plan(edit func(*Options)) *Plan {
+	w.t.Helper()
+	o := Options{
+		Platforms: []string{"linux/amd64,linux/arm64,linux/arm/v7"}, Tag: w.host + "/app:1.4",
+		ContextDir: newContext(w.t), Builder: "fake://default", Progress: "quiet",
+	}
+	if edit != nil {
+		edit(&o)
+	}
+	p, err := NewPlan(o, noenv)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
+// head is the digest the registry serves for ref, or "" when none.
+func (w *world) head(ref string) string {
+	w.t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
+
+// index reads the index at ref.
+func (w *world) index(ref string) *v1.IndexManifest {
+	w.t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	idx, err := remote.Index(r)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return m
+}
+
+func plats(ss ...string) []ocispec.Platform {
+	out := make([]ocispec.Platform, len(ss))
+	for i, s := range ss {
+		out[i] = platforms.MustParse(s)
+	}
+	return out
+}
