@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -270,18 +269,7 @@ func TestBuildProvenanceKeepsAttestations(t *testing.T) {
 func TestBuildSSHAgentReachesRun(t *testing.T) {
 	e := testenv.Get(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "agent.sock")
-	agent := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agent.Start(); err != nil {
-		t.Fatalf("ssh-agent (Debian's openssh-client): %v", err)
-	}
-	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
-	for range 50 {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sock := testenv.StartSSHAgent(t)
 	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo forwarded > /ssh.txt\n")
 	repo := uniqueRepo(e, "ssh")
 	r := e.RunEnv(t, []string{"BUILDKIT_HOST=" + e.BuildkitHost, "SSH_AUTH_SOCK=" + sock},

@@ -233,3 +233,24 @@ func (e Env) RestartDockerd(t testing.TB) {
 	}
 	t.Fatal("dockerd did not come back; see .e2e/dockerd.log")
 }
+
+// StartSSHAgent starts a real ssh-agent (Debian's openssh-client) on a
+// socket of the test's own, stopped when the test ends, and returns the
+// socket's path.
+func StartSSHAgent(t testing.TB) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agent := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agent.Start(); err != nil {
+		t.Fatalf("ssh-agent (Debian's openssh-client): %v", err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+	for range 50 {
+		if _, err := os.Stat(sock); err == nil {
+			return sock
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("ssh-agent did not create %s in 5s", sock)
+	return ""
+}
