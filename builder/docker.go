@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,10 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/config"
+	"github.com/mab-build/mab/internal/dockerapi"
 	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
 	dockerclient "github.com/moby/moby/client"
 )
 
@@ -27,17 +29,13 @@ type dockerDaemon struct {
 // means the daemon of $DOCKER_HOST (or the default socket);
 // "docker+unix:///path" and "docker+tcp://host:port" name one.
 func dialDocker(ctx context.Context, addr string) (*Client, error) {
-	opts := []dockerclient.Opt{dockerclient.FromEnv}
-	if host, ok := strings.CutPrefix(addr, "docker+"); ok {
-		opts = append(opts, dockerclient.WithHost(host))
+	host, _ := strings.CutPrefix(addr, "docker+")
+	if addr == "docker" {
+		host = ""
 	}
-	api, err := dockerclient.New(opts...)
+	api, err := dockerapi.New(ctx, host)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Docker daemon for %s: %v", ErrUnreachable, addr, err)
-	}
-	if _, err := api.Ping(ctx, dockerclient.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		api.Close()
-		return nil, fmt.Errorf("%w: Docker daemon at %s: %v; start dockerd or set DOCKER_HOST", ErrUnreachable, api.DaemonHost(), firstLine(err))
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	bk, err := bkclient.New(ctx, "",
 		bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
@@ -90,7 +88,7 @@ func (d *dockerDaemon) push(ctx context.Context, ref string) (string, error) {
 // Load makes the image at ref (pulled by digest from its registry) available
 // in the Docker daemon of $DOCKER_HOST under the tags given.
 func Load(ctx context.Context, ref string, tags ...string) error {
-	api, err := dockerclient.New(dockerclient.FromEnv)
+	api, err := dockerapi.New(ctx, "")
 	if err != nil {
 		return fmt.Errorf("loading into Docker: %w", err)
 	}
@@ -121,8 +119,9 @@ func Load(ctx context.Context, ref string, tags ...string) error {
 }
 
 // registryAuth encodes the Docker config's credentials for ref's registry
-// the way the Docker API's X-Registry-Auth header wants them. The result
-// goes only to the daemon, never to output.
+// the way the Docker API's X-Registry-Auth header wants them, with the
+// Engine API's own encoder. The result goes only to the daemon, never to
+// output, and no error here carries a credential.
 func registryAuth(ref string) (string, error) {
 	r, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
@@ -136,15 +135,15 @@ func registryAuth(ref string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading credentials for %s: %w", host, err)
 	}
-	b, err := json.Marshal(map[string]string{
-		"username":      ac.Username,
-		"password":      ac.Password,
-		"serveraddress": host,
-		"identitytoken": ac.IdentityToken,
-		"registrytoken": ac.RegistryToken,
+	enc, err := authconfig.Encode(registry.AuthConfig{
+		Username:      ac.Username,
+		Password:      ac.Password,
+		ServerAddress: host,
+		IdentityToken: ac.IdentityToken,
+		RegistryToken: ac.RegistryToken,
 	})
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("encoding credentials for %s", host) // the cause could quote them
 	}
-	return base64.URLEncoding.EncodeToString(b), nil
+	return enc, nil
 }

@@ -3,9 +3,10 @@ package emulation
 import (
 	"encoding/hex"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
+
+	"github.com/mab-build/mab/internal/platform"
 )
 
 // Arch is one architecture that QEMU can emulate.
@@ -84,15 +85,17 @@ func Names() []string {
 	return out
 }
 
-// Native reports whether the host runs a's programs without emulation.
+// Native reports whether this machine runs a's programs without
+// emulation: whether platform.Native says so of the host's platform and
+// one of a's platforms (386 on amd64, arm on arm64). A 32-bit
+// architecture also needs the kernel's compat support, which only a probe
+// can tell; Host.Install probes before it skips one.
 func (a Arch) Native() bool {
-	switch runtime.GOARCH {
-	case a.Name:
-		return true
-	case "amd64":
-		return a.Name == "386"
-	case "arm64":
-		return a.Name == "arm"
+	host := platform.Host()
+	for _, s := range a.Platforms {
+		if p, err := platform.Parse(s); err == nil && platform.Native(host, p) {
+			return true
+		}
 	}
 	return false
 }

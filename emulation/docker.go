@@ -1,19 +1,16 @@
 package emulation
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/mab-build/mab/internal/dockerapi"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -24,73 +21,62 @@ import (
 // registered in the daemon's kernel cannot change under a moving tag.
 const DefaultInstallerImage = "docker.io/tonistiigi/binfmt@sha256:400a4873b838d1b89194d982c45e5fb3cda4593fbfd7e08a02e76b03b21166f0"
 
-// DefaultDockerHost is the daemon's socket when DOCKER_HOST is not set.
-const DefaultDockerHost = "unix:///var/run/docker.sock"
-
-// DockerOptions configures InstallDocker and UninstallDocker.
-type DockerOptions struct {
+// Docker is the Installer of a Docker daemon's kernel, which need not be
+// this machine's: it runs the installer image in a container of the daemon
+// (privileged; where the daemon cannot grant that, with CAP_SYS_ADMIN and
+// unconfined seccomp, AppArmor and /proc paths, which is all a binfmt_misc
+// mount and register need), reads its report and removes the container.
+type Docker struct {
 	// Host is the daemon: unix:///path or tcp://host:port. Empty means
-	// $DOCKER_HOST, then DefaultDockerHost. TLS is used when
-	// $DOCKER_TLS_VERIFY or $DOCKER_CERT_PATH is set, as the Docker CLI does;
-	// the API version is negotiated (Engine API 1.40 and newer).
+	// $DOCKER_HOST, then the Docker client's default socket; see
+	// dockerapi.New for TLS and version negotiation.
 	Host string
 	// Image is the installer image; empty means DefaultInstallerImage. It
 	// must take tonistiigi/binfmt's arguments (--install a,b and
 	// --uninstall name), log "installing: <arch> OK" lines on stderr and
-	// print {"supported": [...], "emulators": [...]} on stdout.
+	// print {"supported": [...], "emulators": [...]} on stdout. The image is
+	// pulled only when the daemon does not have it.
 	Image string
 }
 
-// DockerReport is what the installer container reported.
-type DockerReport struct {
-	// Outcomes has one row per requested architecture.
-	Outcomes []Outcome
-	// Supported are the platforms the daemon's kernel runs afterwards;
-	// Emulators the enabled binfmt_misc entries.
-	Supported []string `json:"supported"`
-	Emulators []string `json:"emulators"`
-}
+var _ Installer = Docker{}
 
-// InstallDocker registers QEMU handlers for arches in the kernel of the
-// Docker daemon, which need not be this machine's: it runs the installer
-// image in a container (privileged; where the daemon cannot grant that, with
-// CAP_SYS_ADMIN and unconfined seccomp, AppArmor and /proc paths, which is
-// all a binfmt_misc mount and register need), reads its report, and removes
-// the container. An architecture that the installer did not make runnable
-// is an error; handlers it registered in the same call are then removed
-// again, so a failure leaves the kernel as it was.
-func InstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*DockerReport, error) {
+// Install registers QEMU handlers for arches in the daemon's kernel. An
+// architecture native to this machine is skipped. One that the installer
+// did not make runnable is an error; handlers it registered in the same
+// call are then removed again, so a failure leaves the kernel as it was.
+func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 	var names []string
 	for _, a := range arches {
 		if !a.Native() {
 			names = append(names, a.Name)
 		}
 	}
-	d, err := dialDocker(ctx, opt.Host)
+	api, err := dockerapi.New(ctx, d.Host)
 	if err != nil {
 		return nil, err
 	}
-	defer d.api.Close()
-	rep := &DockerReport{}
-	var results map[string]string
+	defer api.Close()
+	var rep installerOutput
 	if len(names) > 0 {
-		if results, err = d.runInstaller(ctx, opt.image(), []string{"--install", strings.Join(names, ",")}, rep); err != nil {
+		if rep, err = runInstaller(ctx, api, d.image(), []string{"--install", strings.Join(names, ",")}); err != nil {
 			return nil, err
 		}
 	}
+	var out []Outcome
 	var failed []error
 	var added []string
 	for _, a := range arches {
-		o := Outcome{Arch: a.Name, Interpreter: "(in " + opt.image() + ")"}
-		res := results[a.Name]
+		o := Outcome{Arch: a.Name, Entry: a.Entry(), Interpreter: "(in " + d.image() + ")"}
+		res := rep.Results[a.Name]
 		switch {
 		case a.Native():
-			o.Action, o.Interpreter = "native", ""
+			o = Outcome{Arch: a.Name, Action: ActionNative}
 		case res == "OK":
-			o.Action = "installed"
+			o.Action = ActionInstalled
 			added = append(added, a.Entry())
 		case strings.Contains(res, "already registered"):
-			o.Action = "already installed"
+			o.Action = ActionAlreadyInstalled
 		case res == "":
 			failed = append(failed, fmt.Errorf("%s: the installer image reported nothing for it", a.Name))
 			continue
@@ -102,111 +88,63 @@ func InstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*Dock
 			failed = append(failed, fmt.Errorf("%s: registered, but the daemon's kernel still does not run it (it supports %s)", a.Name, strings.Join(rep.Supported, ", ")))
 			continue
 		}
-		rep.Outcomes = append(rep.Outcomes, o)
+		out = append(out, o)
 	}
 	if len(failed) > 0 {
 		if len(added) > 0 {
-			var undo DockerReport
-			if _, err := d.runInstaller(ctx, opt.image(), []string{"--uninstall", strings.Join(added, ",")}, &undo); err != nil {
+			if _, err := runInstaller(ctx, api, d.image(), []string{"--uninstall", strings.Join(added, ",")}); err != nil {
 				failed = append(failed, fmt.Errorf("removing the handlers installed meanwhile: %w", err))
 			}
 		}
-		return nil, fmt.Errorf("installing through Docker at %s: %w", d.api.DaemonHost(), errors.Join(failed...))
+		return nil, fmt.Errorf("installing through Docker at %s: %w", api.DaemonHost(), errors.Join(failed...))
 	}
-	return rep, nil
+	return out, nil
 }
 
-// UninstallDocker removes mab's handlers (qemu-<arch>) for arches from the
-// kernel of the Docker daemon through the installer image.
-func UninstallDocker(ctx context.Context, arches []Arch, opt DockerOptions) (*DockerReport, error) {
+// Uninstall removes the handlers named qemu-<arch> for arches from the
+// daemon's kernel through the installer image. It removes only handlers so
+// named, whatever ownOnly says: the installer image finds handlers by name.
+func (d Docker) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]Outcome, error) {
 	var names []string
 	for _, a := range arches {
 		names = append(names, a.Entry())
 	}
-	d, err := dialDocker(ctx, opt.Host)
+	api, err := dockerapi.New(ctx, d.Host)
 	if err != nil {
 		return nil, err
 	}
-	defer d.api.Close()
-	rep := &DockerReport{}
-	results, err := d.runInstaller(ctx, opt.image(), []string{"--uninstall", strings.Join(names, ",")}, rep)
+	defer api.Close()
+	rep, err := runInstaller(ctx, api, d.image(), []string{"--uninstall", strings.Join(names, ",")})
 	if err != nil {
 		return nil, err
 	}
+	var out []Outcome
 	for _, a := range arches {
-		if results[a.Entry()] == "OK" {
-			rep.Outcomes = append(rep.Outcomes, Outcome{Arch: a.Name, Action: "removed " + a.Entry()})
+		if rep.Results[a.Entry()] == "OK" {
+			out = append(out, Outcome{Arch: a.Name, Action: ActionRemoved, Entry: a.Entry()})
 		}
 	}
-	return rep, nil
+	return out, nil
 }
 
-func (o DockerOptions) image() string {
-	if o.Image == "" {
+func (d Docker) image() string {
+	if d.Image == "" {
 		return DefaultInstallerImage
 	}
-	return o.Image
+	return d.Image
 }
 
 func anyIn(want, have []string) bool {
 	for _, w := range want {
-		for _, h := range have {
-			if w == h {
-				return true
-			}
+		if slices.Contains(have, w) {
+			return true
 		}
 	}
 	return false
 }
 
-// docker runs installer containers through a daemon's Engine API.
-type docker struct {
-	api *client.Client
-}
-
-// dialDocker connects to the daemon at host (see DockerOptions.Host) and
-// negotiates the API version with a ping.
-func dialDocker(ctx context.Context, host string) (*docker, error) {
-	if host == "" {
-		host = os.Getenv("DOCKER_HOST")
-	}
-	if host == "" {
-		host = DefaultDockerHost
-	}
-	if scheme, _, _ := strings.Cut(host, "://"); scheme != "unix" && scheme != "tcp" {
-		return nil, fmt.Errorf("DOCKER_HOST %q: mab reaches Docker through unix:// or tcp:// only", host)
-	}
-	opts := []client.Opt{client.FromEnv, client.WithHost(host)}
-	if os.Getenv("DOCKER_TLS_VERIFY") != "" && os.Getenv("DOCKER_CERT_PATH") == "" {
-		home, _ := os.UserHomeDir()
-		dir := filepath.Join(home, ".docker")
-		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
-	}
-	api, err := client.New(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("invalid DOCKER_HOST %q: %w", host, err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := api.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		api.Close()
-		return nil, fmt.Errorf("Docker daemon unreachable at %s: %v: start dockerd, or set DOCKER_HOST", host, dialError(err))
-	}
-	return &docker{api: api}, nil
-}
-
-// dialError is the network error under the client's wording, which
-// repeats the host, or the daemon's answer to the ping.
-func dialError(err error) error {
-	var op *net.OpError
-	if errors.As(err, &op) {
-		return op
-	}
-	return wrapDaemon(err)
-}
-
 // daemonError is an Engine API error without the client's "Error response
-// from daemon: " prefix: mab's messages name the step themselves.
+// from daemon: " prefix: the messages here name the step themselves.
 type daemonError struct{ err error }
 
 func (e daemonError) Error() string {
@@ -216,23 +154,22 @@ func (e daemonError) Error() string {
 func (e daemonError) Unwrap() error { return e.err }
 
 // ensureImage pulls ref unless the daemon has it already.
-func (d *docker) ensureImage(ctx context.Context, ref string) error {
-	_, err := d.api.ImageInspect(ctx, ref)
+func ensureImage(ctx context.Context, api *client.Client, ref string) error {
+	_, err := api.ImageInspect(ctx, ref)
 	if err == nil || !cerrdefs.IsNotFound(err) {
 		return wrapDaemon(err)
 	}
-	const hint = "pass --image with an image the daemon has, e.g. one loaded with `docker load`"
-	resp, err := d.api.ImagePull(ctx, ref, client.ImagePullOptions{})
+	resp, err := api.ImagePull(ctx, ref, client.ImagePullOptions{})
 	if err != nil {
-		return fmt.Errorf("pulling installer image %s: %w (%s)", ref, wrapDaemon(err), hint)
+		return &InstallerImageError{Image: ref, Err: wrapDaemon(err)}
 	}
 	defer resp.Close()
 	for msg, err := range resp.JSONMessages(ctx) {
 		if err != nil {
-			return fmt.Errorf("pulling installer image %s: %w", ref, err)
+			return &InstallerImageError{Image: ref, Err: err}
 		}
 		if msg.Error != nil {
-			return fmt.Errorf("pulling installer image %s: %s (%s)", ref, msg.Error.Message, hint)
+			return &InstallerImageError{Image: ref, Err: errors.New(msg.Error.Message)}
 		}
 	}
 	return nil
@@ -260,83 +197,69 @@ var hostConfigs = []container.HostConfig{
 	},
 }
 
-// runInstaller runs image with args in a new container, waits for it, reads
-// its logs into rep and the per-name results of its "installing: NAME
-// RESULT" and "uninstalling: NAME RESULT" lines, and removes the container.
-func (d *docker) runInstaller(ctx context.Context, image string, args []string, rep *DockerReport) (map[string]string, error) {
-	if err := d.ensureImage(ctx, image); err != nil {
-		return nil, err
+// runInstaller runs image with args in a new container, waits for it,
+// parses its output (parseInstallerOutput) and removes the container.
+func runInstaller(ctx context.Context, api *client.Client, image string, args []string) (installerOutput, error) {
+	var none installerOutput
+	if err := ensureImage(ctx, api, image); err != nil {
+		return none, err
 	}
 	var id string
 	var startErrs []string
 	for i, hc := range hostConfigs {
-		created, err := d.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		created, err := api.ContainerCreate(ctx, client.ContainerCreateOptions{
 			Config: &container.Config{
 				Image: image, Cmd: args, Labels: map[string]string{"org.mab-build.role": "binfmt-installer"},
 			},
 			HostConfig: &hc,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("creating the installer container from %s: %w", image, wrapDaemon(err))
+			return none, fmt.Errorf("creating the installer container from %s: %w", image, wrapDaemon(err))
 		}
-		if _, err = d.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err == nil {
+		if _, err = api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err == nil {
 			id = created.ID
 			break
 		}
-		d.remove(created.ID)
+		removeContainer(api, created.ID)
 		startErrs = append(startErrs, fmt.Sprintf("%s: %v", []string{"privileged", "with CAP_SYS_ADMIN"}[i], wrapDaemon(err)))
 	}
 	if id == "" {
-		return nil, fmt.Errorf("starting the installer container: %s", strings.Join(startErrs, "; "))
+		return none, fmt.Errorf("starting the installer container: %s", strings.Join(startErrs, "; "))
 	}
-	defer d.remove(id)
+	defer removeContainer(api, id)
 
 	var status int64
-	wait := d.api.ContainerWait(ctx, id, client.ContainerWaitOptions{})
+	wait := api.ContainerWait(ctx, id, client.ContainerWaitOptions{})
 	select {
 	case res := <-wait.Result:
 		status = res.StatusCode
 	case err := <-wait.Error:
-		return nil, fmt.Errorf("waiting for the installer container: %w", wrapDaemon(err))
+		return none, fmt.Errorf("waiting for the installer container: %w", wrapDaemon(err))
 	}
-	logs, err := d.api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	logs, err := api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
-		return nil, fmt.Errorf("reading the installer's output: %w", wrapDaemon(err))
+		return none, fmt.Errorf("reading the installer's output: %w", wrapDaemon(err))
 	}
 	defer logs.Close()
 	var stdout, stderr bytes.Buffer
 	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
-		return nil, fmt.Errorf("reading the installer's output: %w", err)
+		return none, fmt.Errorf("reading the installer's output: %w", err)
 	}
-	results := map[string]string{}
-	var fatal string
-	sc := bufio.NewScanner(&stderr)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		for _, verb := range []string{"installing: ", "uninstalling: "} {
-			if rest, ok := strings.CutPrefix(line, verb); ok {
-				name, res, _ := strings.Cut(rest, " ")
-				results[name] = res
-			}
-		}
-		if rest, ok := strings.CutPrefix(line, "error: "); ok && fatal == "" {
-			fatal = rest
-		}
+	out, err := parseInstallerOutput(stdout.Bytes(), stderr.Bytes())
+	switch {
+	case out.Fatal != "" || status != 0:
+		return none, fmt.Errorf("installer %s exited %d: %s", image, status, firstNonEmpty(out.Fatal, lastLine(stderr.Bytes())))
+	case err != nil:
+		return none, fmt.Errorf("installer %s printed no status JSON: %w", image, err)
 	}
-	if fatal != "" || status != 0 {
-		return nil, fmt.Errorf("installer %s exited %d: %s", image, status, firstNonEmpty(fatal, lastLine(stderr.Bytes())))
-	}
-	if err := json.Unmarshal(stdout.Bytes(), rep); err != nil {
-		return nil, fmt.Errorf("installer %s printed no status JSON: %w", image, err)
-	}
-	return results, nil
+	return out, nil
 }
 
-// remove deletes a container, even when ctx was cancelled.
-func (d *docker) remove(id string) {
+// removeContainer deletes a container, even when ctx was cancelled.
+func removeContainer(api *client.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d.api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
+	api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true})
 }
 
 func lastLine(b []byte) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mab-build/mab/internal/dockerapi"
 )
 
 // fakeDocker is an Engine API on a unix socket that answers like a daemon
@@ -28,6 +31,7 @@ type fakeDocker struct {
 	failCaps bool     // the fallback's start fails too
 	missing  bool     // the image is not there until pulled
 	pulls    []string // queries of /images/create
+	failPull bool     // the pull fails as for an unreachable registry
 }
 
 func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +49,11 @@ func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"message":"unexpected API version in ` + r.URL.Path + `"}`))
 	case p == "/images/create":
 		f.pulls = append(f.pulls, r.URL.RawQuery)
+		if f.failPull {
+			w.WriteHeader(500)
+			w.Write([]byte(`{"message":"Get \"https://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused"}`))
+			return
+		}
 		f.missing = false
 		w.Write([]byte(`{"status":"Pulling fs layer"}` + "\n" + `{"status":"Download complete"}` + "\n"))
 	case strings.HasPrefix(p, "/images/"):
@@ -111,12 +120,12 @@ func TestInstallDockerFallsBackFromPrivilegedAndRemovesContainers(t *testing.T) 
 		stdout: `{"supported":["linux/amd64","linux/riscv64"],"emulators":["qemu-riscv64"]}`}
 	host := serveFake(t, f)
 	riscv, _ := Lookup("riscv64")
-	rep, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: host, Image: "local/binfmt:1"})
+	out, err := Docker{Host: host, Image: "local/binfmt:1"}.Install(context.Background(), []Arch{riscv})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Outcomes) != 1 || rep.Outcomes[0].Action != "installed" {
-		t.Errorf("outcomes %+v", rep.Outcomes)
+	if len(out) != 1 || out[0].Action != ActionInstalled || out[0].Entry != "qemu-riscv64" || out[0].Interpreter != "(in local/binfmt:1)" {
+		t.Errorf("outcomes %+v", out)
 	}
 	if len(f.created) != 2 || f.removed != 2 || f.started != 1 {
 		t.Errorf("created %d, started %d, removed %d containers; want 2, 1, 2", len(f.created), f.started, f.removed)
@@ -137,7 +146,7 @@ func TestInstallDockerFailureRollsBack(t *testing.T) {
 	host := serveFake(t, f)
 	riscv, _ := Lookup("riscv64")
 	s390x, _ := Lookup("s390x")
-	_, err := InstallDocker(context.Background(), []Arch{riscv, s390x}, DockerOptions{Host: host})
+	_, err := Docker{Host: host}.Install(context.Background(), []Arch{riscv, s390x})
 	if err == nil || !strings.Contains(err.Error(), "s390x: cannot register") {
 		t.Fatalf("err = %v", err)
 	}
@@ -149,12 +158,12 @@ func TestInstallDockerFailureRollsBack(t *testing.T) {
 
 func TestInstallDockerUnreachable(t *testing.T) {
 	riscv, _ := Lookup("riscv64")
-	_, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: "unix:///nonexistent/docker.sock"})
-	if err == nil || !strings.Contains(err.Error(), "Docker daemon unreachable at unix:///nonexistent/docker.sock") || strings.Contains(err.Error(), "\n") {
+	_, err := Docker{Host: "unix:///nonexistent/docker.sock"}.Install(context.Background(), []Arch{riscv})
+	if !errors.Is(err, dockerapi.ErrUnreachable) || !strings.Contains(err.Error(), "cannot reach the Docker daemon at unix:///nonexistent/docker.sock") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %v", err)
 	}
-	_, err = InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: "ssh://me@host"})
-	if err == nil || !strings.Contains(err.Error(), "unix:// or tcp://") {
+	_, err = Docker{Host: "ssh://me@host"}.Install(context.Background(), []Arch{riscv})
+	if !errors.Is(err, dockerapi.ErrUnsupportedHost) || !strings.Contains(err.Error(), "unix:// or tcp://") {
 		t.Errorf("ssh host: err = %v", err)
 	}
 }
@@ -163,7 +172,7 @@ func TestInstallDockerNamesBothFailedStarts(t *testing.T) {
 	f := &fakeDocker{failPriv: true, failCaps: true}
 	host := serveFake(t, f)
 	riscv, _ := Lookup("riscv64")
-	_, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: host})
+	_, err := Docker{Host: host}.Install(context.Background(), []Arch{riscv})
 	want := "starting the installer container: privileged: runc create failed: unable to apply caps: operation not permitted; with CAP_SYS_ADMIN: runc create failed"
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "Error response") {
 		t.Errorf("err = %v\nwant it to contain %q", err, want)
@@ -179,7 +188,7 @@ func TestInstallDockerPullsMissingImageByDigest(t *testing.T) {
 		stdout: `{"supported":["linux/amd64","linux/riscv64"],"emulators":["qemu-riscv64"]}`}
 	host := serveFake(t, f)
 	riscv, _ := Lookup("riscv64")
-	if _, err := InstallDocker(context.Background(), []Arch{riscv}, DockerOptions{Host: host}); err != nil {
+	if _, err := (Docker{Host: host}).Install(context.Background(), []Arch{riscv}); err != nil {
 		t.Fatal(err)
 	}
 	repo, dgst, _ := strings.Cut(DefaultInstallerImage, "@")
@@ -192,4 +201,38 @@ func TestInstallDockerPullsMissingImageByDigest(t *testing.T) {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestDockerPullFailureIsInstallerImageError(t *testing.T) {
+	f := &fakeDocker{missing: true}
+	host := serveFake(t, f)
+	f.failPull = true
+	riscv, _ := Lookup("riscv64")
+	_, err := Docker{Host: host, Image: "127.0.0.1:1/nope:1"}.Install(context.Background(), []Arch{riscv})
+	var ie *InstallerImageError
+	if !errors.As(err, &ie) || ie.Image != "127.0.0.1:1/nope:1" || !strings.HasPrefix(err.Error(), "pulling installer image 127.0.0.1:1/nope:1: ") {
+		t.Errorf("err = %v, want an *InstallerImageError", err)
+	}
+	if len(f.created) != 0 {
+		t.Errorf("%d containers created without the image", len(f.created))
+	}
+}
+
+func TestDockerUninstallReportsRemovedEntries(t *testing.T) {
+	f := &fakeDocker{
+		stderr: "uninstalling: qemu-riscv64 OK\nuninstalling: qemu-s390x not found\n",
+		stdout: `{"supported":["linux/amd64"],"emulators":[]}`}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	s390x, _ := Lookup("s390x")
+	out, err := Docker{Host: host}.Uninstall(context.Background(), []Arch{riscv, s390x}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || out[0] != (Outcome{Arch: "riscv64", Action: ActionRemoved, Entry: "qemu-riscv64"}) {
+		t.Errorf("outcomes %+v", out)
+	}
+	if got := jsonOf(f.created[0]["Cmd"]); got != `["--uninstall","qemu-riscv64,qemu-s390x"]` {
+		t.Errorf("installer args %s", got)
+	}
 }

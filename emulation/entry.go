@@ -98,10 +98,10 @@ func escape(b []byte) string {
 	return sb.String()
 }
 
-// Line is the register line that recreates e exactly (name, magic, mask,
-// interpreter and flags); a test that removes a handler restores it with
-// Restore. The kernel shows the O flag implied by C, so O is dropped.
-func (e Entry) Line() string {
+// line is the register line that recreates e exactly (name, magic, mask,
+// interpreter and flags): what Host.Install's undo registers again. The
+// kernel shows the O flag implied by C, so O is dropped.
+func (e Entry) line() string {
 	flags := strings.NewReplacer("O", "").Replace(e.Flags)
 	if strings.Contains(e.Flags, "O") && !strings.Contains(e.Flags, "C") {
 		flags += "O"

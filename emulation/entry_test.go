@@ -1,6 +1,8 @@
 package emulation
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,56 +145,116 @@ func TestEntryLineRecreatesTheEntry(t *testing.T) {
 	}
 	a, _ := Lookup("arm64")
 	want := strings.Replace(RegisterLine(a, "/usr/bin/qemu-aarch64-static", "CF"), "M::", "M:0:", 1)
-	if got := e.Line(); got != want {
+	if got := e.line(); got != want {
 		t.Errorf("Line\n got %s\nwant %s", got, want)
 	}
 	p, _ := ParseEntry("x", []byte("enabled\ninterpreter /i\nflags: PO\noffset 0\nmagic 7f\nmask ff\n"))
-	if got := p.Line(); !strings.HasSuffix(got, ":/i:PO") {
+	if got := p.line(); !strings.HasSuffix(got, ":/i:PO") {
 		t.Errorf("P and O without C: %s", got)
 	}
 }
 
+// asRoot lets the installer's logic run on a fake root without privileges.
+func asRoot() bool { return true }
+
 func TestUninstallAllLeavesOthersHandlers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("Uninstall checks for root")
-	}
 	root := fakeRoot(t, map[string]string{
 		"qemu-aarch64":      aarch64Entry,
 		"riscv64-by-distro": "enabled\ninterpreter /usr/bin/qemu-riscv64\nflags: \noffset 0\nmagic 7f454c460201010000000000000000000200f300\nmask ffffffffffffff00fffffffffffffffffeffffff\n",
 	})
 	arm64, _ := Lookup("arm64")
 	riscv, _ := Lookup("riscv64")
-	removed, err := Uninstall([]Arch{arm64, riscv}, root, true)
-	if err != nil || len(removed) != 1 || removed[0] != "qemu-aarch64" {
-		t.Errorf("ownOnly removed %v, %v; want only qemu-aarch64", removed, err)
+	h := Host{Root: root, IsRoot: asRoot}
+	removed, err := h.Uninstall(context.Background(), []Arch{arm64, riscv}, true)
+	if err != nil || len(removed) != 1 || removed[0] != (Outcome{Arch: "arm64", Action: ActionRemoved, Entry: "qemu-aarch64"}) {
+		t.Errorf("ownOnly removed %+v, %v; want only qemu-aarch64", removed, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "qemu-aarch64")); string(b) != "-1" {
+		t.Errorf("qemu-aarch64 holds %q, want -1 written to it", b)
 	}
 	os.Remove(filepath.Join(root, "qemu-aarch64")) // as the kernel does on "-1"
-	removed, err = Uninstall([]Arch{riscv}, root, false)
-	if err != nil || len(removed) != 1 || removed[0] != "riscv64-by-distro" {
-		t.Errorf("named riscv64 removed %v, %v; want riscv64-by-distro", removed, err)
+	removed, err = h.Uninstall(context.Background(), []Arch{riscv}, false)
+	if err != nil || len(removed) != 1 || removed[0].Entry != "riscv64-by-distro" {
+		t.Errorf("named riscv64 removed %+v, %v; want riscv64-by-distro", removed, err)
 	}
 }
 
 func TestInstallRefusalsWriteNothing(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("Install checks for root")
-	}
 	root := fakeRoot(t, nil)
 	riscv, _ := Lookup("riscv64")
 	dir := t.TempDir()
 	t.Setenv("PATH", dir)
-	_, err := Install([]Arch{riscv}, InstallOptions{Root: root, QEMUDir: dir})
-	if err == nil || !strings.Contains(err.Error(), "Fedora's qemu-user-static-riscv64") {
+	_, err := Host{Root: root, QEMUDir: dir, IsRoot: asRoot}.Install(context.Background(), []Arch{riscv})
+	if !errors.Is(err, ErrNoInterpreter) || !strings.Contains(err.Error(), "qemu-riscv64-static not found in "+dir+" or PATH") || !strings.Contains(err.Error(), "Fedora's qemu-user-static-riscv64") {
 		t.Errorf("missing QEMU: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "register")); len(b) != 0 {
+		t.Errorf("register written after a refusal: %q", b)
 	}
 	noF := strings.Replace(aarch64Entry, "flags: OCF", "flags: OC", 1)
 	root = fakeRoot(t, map[string]string{"qemu-aarch64": noF})
 	arm64, _ := Lookup("arm64")
-	_, err = Install([]Arch{arm64}, InstallOptions{Root: root})
-	if err == nil || !strings.Contains(err.Error(), "--force") {
+	_, err = Host{Root: root, IsRoot: asRoot}.Install(context.Background(), []Arch{arm64})
+	var broken *BrokenHandlerError
+	if !errors.As(err, &broken) || broken.Arch != "arm64" || broken.Entry != "qemu-aarch64" || !strings.Contains(broken.Reason, "without the F flag") {
 		t.Errorf("handler without F: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "register")); len(b) != 0 {
 		t.Errorf("register written after a refusal: %q", b)
+	}
+}
+
+func TestHostNeedsRoot(t *testing.T) {
+	riscv, _ := Lookup("riscv64")
+	notRoot := func() bool { return false }
+	root := fakeRoot(t, nil)
+	_, err := Host{Root: root, IsRoot: notRoot}.Install(context.Background(), []Arch{riscv})
+	if !errors.Is(err, ErrNeedRoot) || err.Error() != "installing binfmt handlers needs root" {
+		t.Errorf("install: %v", err)
+	}
+	_, err = Host{Root: root, IsRoot: notRoot}.Uninstall(context.Background(), []Arch{riscv}, false)
+	if !errors.Is(err, ErrNeedRoot) {
+		t.Errorf("uninstall: %v", err)
+	}
+}
+
+// TestHostInstallRegistersStaticInterpreter installs riscv64 on a fake
+// binfmt_misc with a static ELF file standing in for QEMU, then again
+// once the kernel (here: the test) shows the entry.
+func TestHostInstallRegistersStaticInterpreter(t *testing.T) {
+	riscv, _ := Lookup("riscv64")
+	if riscv.Native() {
+		t.Skip("riscv64 is native here")
+	}
+	dir := t.TempDir()
+	prog, err := ProbeProgram(riscv) // static: no PT_INTERP
+	if err != nil {
+		t.Fatal(err)
+	}
+	interp := filepath.Join(dir, riscv.Interpreter())
+	if err := os.WriteFile(interp, prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := fakeRoot(t, nil)
+	h := Host{Root: root, QEMUDir: dir, IsRoot: asRoot}
+	out, err := h.Install(context.Background(), []Arch{riscv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Outcome{Arch: "riscv64", Action: ActionInstalled, Entry: "qemu-riscv64", Interpreter: interp}); len(out) != 1 || out[0] != want {
+		t.Errorf("outcomes %+v, want [%+v]", out, want)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "register"))
+	if string(b) != RegisterLine(riscv, interp, Flags) {
+		t.Errorf("register got %q", b)
+	}
+	entry := "enabled\ninterpreter " + interp + "\nflags: POCF\noffset 0\nmagic " +
+		"7f454c460201010000000000000000000200f300\nmask ffffffffffffff00fffffffffffffffffeffffff\n"
+	if err := os.WriteFile(filepath.Join(root, "qemu-riscv64"), []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = h.Install(context.Background(), []Arch{riscv})
+	if err != nil || len(out) != 1 || out[0].Action != ActionAlreadyInstalled || out[0].Action.Changed() {
+		t.Errorf("second install: %+v, %v", out, err)
 	}
 }

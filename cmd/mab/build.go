@@ -58,7 +58,7 @@ and the summary go to stderr.`,
 			}
 			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
 			if err != nil {
-				return adviseBuilder(err)
+				return adviseBuilder(emulationAdvice(err, "build"))
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
 			return nil

@@ -120,7 +120,7 @@ func TestEmulationBadArguments(t *testing.T) {
 	}{
 		{[]string{"emulation", "install", "sparc99"}, "known: amd64, 386, arm64, arm, riscv64, ppc64le, s390x, mips64le, mips64, loong64"},
 		{[]string{"emulation", "uninstall", "arm64", "vax"}, `unknown architecture "vax"`},
-		{[]string{"emulation", "install", "--via", "ssh", "riscv64"}, `invalid installer "ssh"`},
+		{[]string{"emulation", "install", "--via", "ssh", "riscv64"}, `invalid --via "ssh"`},
 		{[]string{"emulation", "uninstall", "--via", "ssh", "riscv64"}, `invalid --via "ssh"`},
 		{[]string{"emulation", "status", "--format", "xml"}, `invalid --format "xml"`},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,10 +11,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
 	"github.com/mab-build/mab/internal/pipeline"
+	"github.com/mab-build/mab/internal/platform"
 	"github.com/spf13/cobra"
 )
 
@@ -94,12 +95,10 @@ not this machine's kernel, decide what a build can run.`,
 // nil when no builder was named and the default socket does not exist; an
 // unreachable builder that was named is reported, not fatal: the status of
 // the local kernel is still worth showing.
-func workerPlatforms(ctx context.Context, addr string) *builderPlatforms {
+func workerPlatforms(ctx context.Context, flag string) *builderPlatforms {
+	addr := builder.Address(flag, os.Getenv)
 	if addr == "" {
-		addr = os.Getenv("BUILDKIT_HOST")
-	}
-	if addr == "" {
-		if _, err := os.Stat(strings.TrimPrefix(builder.DefaultAddress, "unix://")); err != nil {
+		if !builder.DefaultSocketExists() {
 			return nil
 		}
 		addr = builder.DefaultAddress
@@ -107,19 +106,13 @@ func workerPlatforms(ctx context.Context, addr string) *builderPlatforms {
 	out := &builderPlatforms{Address: addr}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	bk, err := builder.Dial(ctx, addr, builder.TLS{})
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	defer bk.Close()
-	have, err := bk.Platforms(ctx)
+	have, err := builder.Probe(ctx, addr, builder.TLS{})
 	if err != nil {
 		out.Error = err.Error()
 		return out
 	}
 	for _, p := range have {
-		out.Platforms = append(out.Platforms, platforms.Format(p))
+		out.Platforms = append(out.Platforms, platform.Format(p))
 	}
 	return out
 }
@@ -156,8 +149,8 @@ func printStatus(w io.Writer, rep statusReport) {
 }
 
 func newEmulationInstallCmd() *cobra.Command {
-	var opt emulation.InstallOptions
-	var via, image, addr string
+	var opt pipeline.EmulatorOptions
+	var via, addr string
 	cmd := &cobra.Command{
 		Use:   "install ARCH...|all",
 		Short: "Register static QEMU handlers (flags POCF) for architectures",
@@ -186,17 +179,25 @@ anything is registered; on any failure the kernel is left as it was.`,
 			if err != nil {
 				return err
 			}
-			return pipeline.InstallEmulators(cmd.Context(), arches, builderAddr(addr),
-				pipeline.EmulatorOptions{Via: via, Image: image, QEMUDir: opt.QEMUDir, Force: opt.Force, BinfmtRoot: opt.Root}, cmd.ErrOrStderr())
+			inst, err := pipeline.NewInstaller(via, builder.Address(addr, os.Getenv), opt)
+			if err != nil {
+				return err
+			}
+			out, err := inst.Install(cmd.Context(), arches)
+			if err != nil {
+				return emulationAdvice(err, "install")
+			}
+			pipeline.PrintOutcomes(cmd.ErrOrStderr(), inst, out)
+			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&via, "via", pipeline.ViaAuto, "installer: auto, host or docker")
-	f.StringVar(&image, "image", emulation.DefaultInstallerImage, "installer image of --via docker")
+	f.StringVar(&opt.Image, "image", emulation.DefaultInstallerImage, "installer image of --via docker")
 	f.StringVar(&addr, "builder", "", "BuildKit address that --via auto decides from (default $BUILDKIT_HOST)")
 	f.StringVar(&opt.QEMUDir, "qemu-dir", "", "directory searched for qemu-<arch>-static before PATH (host)")
 	f.BoolVar(&opt.Force, "force", false, "replace a handler that lacks the F or P flag or whose interpreter is missing (host)")
-	f.StringVar(&opt.Root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted (host)")
+	f.StringVar(&opt.BinfmtRoot, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted (host)")
 	return cmd
 }
 
@@ -218,31 +219,16 @@ that a distribution or a user registered under other names alone.`,
 			if err != nil {
 				return err
 			}
-			if via == pipeline.ViaAuto {
-				via = pipeline.InstallerFor(builderAddr(addr))
-			}
-			switch via {
-			case pipeline.ViaHost:
-				ownOnly := len(args) == 1 && args[0] == "all"
-				removed, err := emulation.Uninstall(arches, root, ownOnly)
-				for _, r := range removed {
-					fmt.Fprintf(cmd.ErrOrStderr(), "removed %s\n", r)
-				}
-				if err == nil && len(removed) == 0 {
-					fmt.Fprintln(cmd.ErrOrStderr(), "nothing changed: no handler to remove")
-				}
+			inst, err := pipeline.NewInstaller(via, builder.Address(addr, os.Getenv), pipeline.EmulatorOptions{Image: image, BinfmtRoot: root})
+			if err != nil {
 				return err
-			case pipeline.ViaDocker:
-				rep, err := emulation.UninstallDocker(cmd.Context(), arches, emulation.DockerOptions{Image: image})
-				if err != nil {
-					return err
-				}
-				for _, o := range rep.Outcomes {
-					fmt.Fprintf(cmd.ErrOrStderr(), "%-8s %s (docker)\n", o.Arch, o.Action)
-				}
-				return nil
 			}
-			return fmt.Errorf("invalid --via %q: want auto, host or docker", via)
+			ownOnly := len(args) == 1 && args[0] == "all"
+			out, err := inst.Uninstall(cmd.Context(), arches, ownOnly)
+			if err == nil || len(out) > 0 { // what was removed before a failure
+				pipeline.PrintOutcomes(cmd.ErrOrStderr(), inst, out)
+			}
+			return emulationAdvice(err, "uninstall")
 		},
 	}
 	f := cmd.Flags()
@@ -253,11 +239,40 @@ that a distribution or a user registered under other names alone.`,
 	return cmd
 }
 
-func builderAddr(flag string) string {
-	if flag != "" {
-		return flag
+// emulationAdvice adds to an error of an emulation.Installer what the user
+// of command ("install", "uninstall" or "build") can do about it; the
+// emulation package names no flag or command itself. It returns nil for nil.
+func emulationAdvice(err error, command string) error {
+	if err == nil {
+		return nil
 	}
-	return os.Getenv("BUILDKIT_HOST")
+	var hint string
+	var broken *emulation.BrokenHandlerError
+	var mount *emulation.MountError
+	var image *emulation.InstallerImageError
+	switch {
+	case errors.Is(err, emulation.ErrNeedRoot) && command == "uninstall":
+		hint = ": run `sudo mab emulation uninstall ...`"
+	case errors.Is(err, emulation.ErrNeedRoot):
+		hint = ": run `sudo mab emulation install ...`"
+	case errors.As(err, &broken) && command == "build":
+		hint = fmt.Sprintf("; replace it with a static QEMU and the F flag: `sudo mab emulation install --force %s`", broken.Arch)
+	case errors.As(err, &broken):
+		hint = "; pass --force to replace it with a static QEMU and the F flag"
+	case errors.Is(err, emulation.ErrNoInterpreter) && command == "install":
+		hint = " (or name the folder that has it with --qemu-dir)"
+	case errors.As(err, &mount) && command == "build":
+		hint = " (in a container, run it with CAP_SYS_ADMIN)"
+	case errors.As(err, &mount):
+		hint = " (in a container, use --via docker or run it with CAP_SYS_ADMIN)"
+	case errors.As(err, &image) && command == "build":
+		hint = " (pass --emulator-image with an image the daemon has, e.g. one loaded with `docker load`)"
+	case errors.As(err, &image):
+		hint = " (pass --image with an image the daemon has, e.g. one loaded with `docker load`)"
+	default:
+		return err
+	}
+	return fmt.Errorf("%w%s", err, hint)
 }
 
 // lookupArches resolves the arguments of install and uninstall; "all" is

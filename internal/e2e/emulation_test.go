@@ -40,7 +40,7 @@ func keepRiscv64(t *testing.T) emulation.Arch {
 	restore := func() {
 		clear()
 		if had {
-			if err := emulation.Restore("", saved); err != nil {
+			if err := testenv.RestoreHandler(saved); err != nil {
 				t.Errorf("restoring the riscv64 handler: %v", err)
 			}
 		}
@@ -280,8 +280,8 @@ func TestEmulationBadInput(t *testing.T) {
 		{"binfmt_misc not mountable", none, []string{"install", "--via", "host", "--binfmt-root", filepath.Join(empty, "nope"), "riscv64"}, []string{"binfmt_misc is not mounted at", "mounting it failed"}},
 		{"QEMU missing", withEnv("PATH=" + empty), []string{"install", "--via", "host", "--qemu-dir", empty, "riscv64"}, []string{"qemu-riscv64-static not found", "Debian's qemu-user-static", "Fedora's qemu-user-static-riscv64"}},
 		{"dynamic QEMU", none, []string{"install", "--via", "host", "--qemu-dir", filepath.Dir(dynamic), "riscv64"}, []string{"dynamically linked"}},
-		{"Docker unreachable", none, []string{"install", "--via", "docker", "riscv64"}, []string{"Docker daemon unreachable at unix:///nonexistent/docker.sock"}},
-		{"bad --via", none, []string{"install", "--via", "ssh", "riscv64"}, []string{`invalid installer "ssh"`}},
+		{"Docker unreachable", none, []string{"install", "--via", "docker", "riscv64"}, []string{"cannot reach the Docker daemon at unix:///nonexistent/docker.sock"}},
+		{"bad --via", none, []string{"install", "--via", "ssh", "riscv64"}, []string{`invalid --via "ssh"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

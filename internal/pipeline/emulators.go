@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerd/platforms"
+	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
 	"github.com/mab-build/mab/internal/platform"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -33,15 +34,15 @@ type EmulatorOptions struct {
 	// Install makes preflight install the handlers of the platforms the
 	// builder cannot run, then check again; without it they are an error.
 	Install bool
-	// Via is ViaAuto (the default when empty), ViaHost or ViaDocker.
+	// Via is ViaAuto (the default when empty), ViaHost or ViaDocker; see
+	// NewInstaller.
 	Via string
 	// Image is the Docker installer's image; empty means
 	// emulation.DefaultInstallerImage.
 	Image string
 	// QEMUDir is searched for qemu-<arch>-static by the host installer.
 	QEMUDir string
-	// Force and BinfmtRoot are the host installer's; see
-	// emulation.InstallOptions.
+	// Force and BinfmtRoot are the host installer's; see emulation.Host.
 	Force      bool
 	BinfmtRoot string
 }
@@ -76,50 +77,60 @@ func (e *MissingPlatformsError) Error() string {
 		e.Builder, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(slices.Compact(arches), " "))
 }
 
-// InstallerFor is the installer that ViaAuto means for a builder address:
-// Docker when the builder is the Docker daemon's BuildKit ("docker",
-// docker+unix://…) or runs in a container of it (docker-container://…), because
-// then the kernel that runs the build is the daemon's.
-func InstallerFor(builderAddr string) string {
-	if builderAddr == "docker" || strings.HasPrefix(builderAddr, "docker+") || strings.HasPrefix(builderAddr, "docker://") || strings.HasPrefix(builderAddr, "docker-container://") {
+// NewInstaller answers which installer serves the builder at builderAddr:
+// via names one (ViaHost, ViaDocker), or, when it is ViaAuto or empty, the
+// builder's kernel decides (builder.KernelOf): a Docker daemon's kernel
+// (its own BuildKit, or a buildkitd in one of its containers) gets the
+// Docker installer with opt.Image, this machine's and a remote one the host
+// installer with opt.QEMUDir, opt.Force and opt.BinfmtRoot, as a handler for
+// a remote builder can only be registered by running mab on its host.
+func NewInstaller(via, builderAddr string, opt EmulatorOptions) (emulation.Installer, error) {
+	switch via {
+	case "", ViaAuto:
+		via = ViaHost
+		if builder.KernelOf(builderAddr) == builder.KernelDocker {
+			via = ViaDocker
+		}
+	case ViaHost, ViaDocker:
+	default:
+		return nil, fmt.Errorf("invalid --via %q: want auto, host or docker", via)
+	}
+	if via == ViaDocker {
+		return emulation.Docker{Image: opt.Image}, nil
+	}
+	return emulation.Host{Root: opt.BinfmtRoot, QEMUDir: opt.QEMUDir, Force: opt.Force}, nil
+}
+
+// ViaOf is the name of inst's kind, ViaHost or ViaDocker, as the lines of
+// PrintOutcomes show it.
+func ViaOf(inst emulation.Installer) string {
+	switch inst.(type) {
+	case emulation.Docker, *emulation.Docker:
 		return ViaDocker
 	}
 	return ViaHost
 }
 
-// InstallEmulators installs the handlers of arches with the installer via
-// (ViaAuto resolved against builderAddr) and writes one line per
-// architecture to w.
-func InstallEmulators(ctx context.Context, arches []emulation.Arch, builderAddr string, opt EmulatorOptions, w io.Writer) error {
-	via := opt.Via
-	if via == "" || via == ViaAuto {
-		via = InstallerFor(builderAddr)
-	}
-	var out []emulation.Outcome
-	switch via {
-	case ViaHost:
-		var err error
-		if out, err = emulation.Install(arches, emulation.InstallOptions{QEMUDir: opt.QEMUDir, Force: opt.Force, Root: opt.BinfmtRoot}); err != nil {
-			return err
-		}
-	case ViaDocker:
-		rep, err := emulation.InstallDocker(ctx, arches, emulation.DockerOptions{Image: opt.Image})
-		if err != nil {
-			return err
-		}
-		out = rep.Outcomes
-	default:
-		return fmt.Errorf("invalid installer %q: want auto, host or docker", opt.Via)
-	}
+// PrintOutcomes writes one line per outcome of inst's Install or Uninstall
+// to w, and says so when nothing changed: what `mab build
+// --install-emulators` and `mab emulation install|uninstall` show.
+func PrintOutcomes(w io.Writer, inst emulation.Installer, out []emulation.Outcome) {
+	via := ViaOf(inst)
 	changed := false
 	for _, o := range out {
-		fmt.Fprintf(w, "%-8s %s (%s) %s\n", o.Arch, o.Action, via, o.Interpreter)
-		changed = changed || o.Action == "installed" || o.Action == "replaced"
+		if o.Action == emulation.ActionRemoved {
+			fmt.Fprintf(w, "%-8s removed %s (%s)\n", o.Arch, o.Entry, via)
+		} else {
+			fmt.Fprintf(w, "%-8s %s (%s) %s\n", o.Arch, o.Action, via, o.Interpreter)
+		}
+		changed = changed || o.Action.Changed()
 	}
-	if !changed {
+	switch {
+	case len(out) == 0:
+		fmt.Fprintln(w, "nothing changed: no handler to remove")
+	case !changed:
 		fmt.Fprintln(w, "nothing changed: every handler was already installed")
 	}
-	return nil
 }
 
 // reprobeTimeout bounds the wait, after an install, for the builder to
@@ -169,9 +180,15 @@ func prepareEmulation(ctx context.Context, bk Builder, targets []Target, opt Emu
 				arches = append(arches, a)
 			}
 		}
-		if err := InstallEmulators(ctx, arches, bk.Address(), opt, w); err != nil {
+		inst, err := NewInstaller(opt.Via, bk.Address(), opt)
+		if err != nil {
 			return nil, fmt.Errorf("--install-emulators: %w", err)
 		}
+		out, err := inst.Install(ctx, arches)
+		if err != nil {
+			return nil, fmt.Errorf("--install-emulators: %w", err)
+		}
+		PrintOutcomes(w, inst, out)
 		deadline := time.Now().Add(reprobeTimeout)
 		for {
 			err = checkEmulation(ctx, bk, targets)
@@ -199,7 +216,7 @@ func checkEmulation(ctx context.Context, bk Builder, targets []Target) error {
 	if err := Preflight(ctx, bk, targets); err != nil {
 		return err
 	}
-	if !strings.HasPrefix(bk.Address(), "unix://") || runtime.GOOS != "linux" {
+	if builder.KernelOf(bk.Address()) != builder.KernelLocal || runtime.GOOS != "linux" {
 		return nil
 	}
 	have, err := bk.Platforms(ctx)
@@ -208,9 +225,8 @@ func checkEmulation(ctx context.Context, bk Builder, targets []Target) error {
 	}
 	broken := &MissingPlatformsError{Builder: bk.Address(), Have: have}
 	var why []string
-	native := platforms.Only(have[0])
 	for _, t := range targets {
-		if native.Match(t.Platform) {
+		if platform.Native(have[0], t.Platform) {
 			continue
 		}
 		a, err := emulation.Lookup(t.Platform.Architecture)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/mab-build/mab/emulation"
 )
 
 // RunWith runs the mab binary with args, BUILDKIT_HOST and DOCKER_HOST set
@@ -192,4 +193,30 @@ func listening(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// RestoreHandler registers e again in the kernel's binfmt_misc exactly as
+// it was (name, offset, magic, mask, interpreter, flags; disabled if it
+// was), for a test that removed it. The kernel shows the O flag that C
+// implies, so O is written only without C.
+func RestoreHandler(e emulation.Entry) error {
+	esc := func(b []byte) string {
+		var sb strings.Builder
+		for _, c := range b {
+			fmt.Fprintf(&sb, "\\x%02x", c)
+		}
+		return sb.String()
+	}
+	flags := strings.ReplaceAll(e.Flags, "O", "")
+	if strings.Contains(e.Flags, "O") && !strings.Contains(e.Flags, "C") {
+		flags += "O"
+	}
+	line := fmt.Sprintf(":%s:M:%d:%s:%s:%s:%s", e.Name, e.Offset, esc(e.Magic), esc(e.Mask), e.Interpreter, flags)
+	if err := os.WriteFile(filepath.Join(emulation.DefaultRoot, "register"), []byte(line), 0); err != nil {
+		return fmt.Errorf("restoring %s: %w", e.Name, err)
+	}
+	if !e.Enabled {
+		return os.WriteFile(filepath.Join(emulation.DefaultRoot, e.Name), []byte("0"), 0)
+	}
+	return nil
 }

@@ -54,8 +54,8 @@ func run(mount, install, uninstall string) error {
 		a, err := emulation.Lookup(name)
 		if err == nil {
 			var out []emulation.Outcome
-			out, err = emulation.Install([]emulation.Arch{a}, emulation.InstallOptions{Root: mount, QEMUDir: "/usr/bin"})
-			if err == nil && out[0].Action == "already installed" {
+			out, err = emulation.Host{Root: mount, QEMUDir: "/usr/bin"}.Install(context.Background(), []emulation.Arch{a})
+			if err == nil && out[0].Action == emulation.ActionAlreadyInstalled {
 				err = fmt.Errorf("%s already registered", a.Entry())
 			}
 		}

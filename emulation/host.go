@@ -2,7 +2,6 @@ package emulation
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,56 +11,64 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InstallOptions configures Install.
-type InstallOptions struct {
+// Host is the Installer of this machine's kernel: it registers static
+// qemu-<arch>-static interpreters found on this machine, mounting
+// binfmt_misc first when it is not. It needs root.
+type Host struct {
 	// Root is where binfmt_misc is (or will be) mounted; DefaultRoot when empty.
 	Root string
 	// QEMUDir is searched for qemu-<arch>-static before PATH.
 	QEMUDir string
-	// Force replaces an existing handler that lacks the F flag or whose
-	// interpreter is missing; without it such a handler is an error.
+	// Force replaces an existing handler that lacks the F or P flag, is
+	// disabled, or whose interpreter is missing; without it such a handler
+	// is a *BrokenHandlerError.
 	Force bool
+	// IsRoot reports whether the process may change the kernel's handlers;
+	// nil means os.Geteuid() == 0. Tests of the installer's logic on a fake
+	// Root set it.
+	IsRoot func() bool
 }
 
-// Flags are the binfmt_misc flags mab registers, those of
-// tonistiigi/binfmt: P keeps argv[0], which multi-call binaries such as
-// busybox need when they re-execute themselves; O and C let setuid
-// programs work; F opens the interpreter at registration, so it works
-// inside containers and chroots where its path does not exist.
-const Flags = "POCF"
+var _ Installer = Host{}
 
-// Outcome is what Install did for one architecture.
-type Outcome struct {
-	Arch        string
-	Action      string // "native", "already installed", "installed", "replaced"
-	Interpreter string
+func (h Host) root() string {
+	if h.Root == "" {
+		return DefaultRoot
+	}
+	return h.Root
+}
+
+func (h Host) isRoot() bool {
+	if h.IsRoot != nil {
+		return h.IsRoot()
+	}
+	return os.Geteuid() == 0
 }
 
 // Install registers a static QEMU handler with Flags for each
 // architecture in arches, mounting binfmt_misc first when it is not. It is
 // idempotent: a working handler is left alone and reported as such. Every
 // interpreter is found and checked before anything is written, so a missing
-// or dynamically linked QEMU leaves the kernel's state as it was.
-func Install(arches []Arch, opt InstallOptions) ([]Outcome, error) {
-	root := opt.Root
-	if root == "" {
-		root = DefaultRoot
+// or dynamically linked QEMU leaves the kernel's state as it was; a failed
+// registration removes the handlers this call added and restores those it
+// replaced.
+func (h Host) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
+	if !h.isRoot() {
+		return nil, fmt.Errorf("installing binfmt handlers %w", ErrNeedRoot)
 	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("installing binfmt handlers needs root: run `sudo mab emulation install ...`")
-	}
+	root := h.root()
 	mounted, err := mount(root)
 	if err != nil {
 		return nil, err
 	}
-	out, err := install(root, arches, opt)
+	out, err := h.install(ctx, root, arches)
 	if err != nil && mounted {
 		_ = unix.Unmount(root, 0) // leave the kernel as it was
 	}
 	return out, err
 }
 
-func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) {
+func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcome, error) {
 	entries, err := Entries(root)
 	if err != nil {
 		return nil, err
@@ -79,19 +86,19 @@ func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) 
 		out[i] = Outcome{Arch: a.Name}
 		// 386 on amd64 and arm on arm64 are native only where the kernel
 		// has 32-bit compat support; elsewhere they need QEMU too.
-		if a.Native() && (a.Name == runtime.GOARCH || Probe(context.Background(), a) == nil) {
-			out[i].Action = "native"
+		if a.Native() && (a.Name == runtime.GOARCH || Probe(ctx, a) == nil) {
+			out[i].Action = ActionNative
 			continue
 		}
 		st := statusOf(a, entries)
 		if st.Registered && st.Enabled && st.FixBinary && st.PreserveArgv0 && st.InterpreterExists {
-			out[i].Action, out[i].Interpreter = "already installed", st.Interpreter
+			out[i].Action, out[i].Entry, out[i].Interpreter = ActionAlreadyInstalled, st.Entry, st.Interpreter
 			continue
 		}
-		if st.Registered && !opt.Force {
-			return nil, fmt.Errorf("%s: handler %s is %s; pass --force to replace it with a static QEMU and the F flag", a.Name, st.Entry, brokenReason(st))
+		if st.Registered && !h.Force {
+			return nil, &BrokenHandlerError{Arch: a.Name, Entry: st.Entry, Reason: brokenReason(st)}
 		}
-		interp, err := findInterpreter(a, opt.QEMUDir)
+		interp, err := findInterpreter(a, h.QEMUDir)
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +117,7 @@ func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) 
 		for i := len(done) - 1; i >= 0; i-- {
 			_ = remove(root, done[i].arch.Entry())
 			if done[i].replace != "" {
-				_ = Restore(root, done[i].old)
+				_ = restore(root, done[i].old)
 			}
 		}
 	}
@@ -121,30 +128,27 @@ func install(root string, arches []Arch, opt InstallOptions) ([]Outcome, error) 
 				undo()
 				return nil, err
 			}
-			out[i].Action = "replaced"
+			out[i].Action = ActionReplaced
 		} else {
-			out[i].Action = "installed"
+			out[i].Action = ActionInstalled
 		}
 		if err := register(root, RegisterLine(s.arch, s.interpreter, Flags)); err != nil {
 			if s.replace != "" {
-				_ = Restore(root, s.old)
+				_ = restore(root, s.old)
 			}
 			undo()
 			return nil, fmt.Errorf("%s: %w", s.arch.Name, err)
 		}
 		done = append(done, s)
-		out[i].Interpreter = s.interpreter
+		out[i].Entry, out[i].Interpreter = s.arch.Entry(), s.interpreter
 	}
 	return out, nil
 }
 
-// Restore registers e again exactly as it was (disabled if it was): what a
-// caller that removed or replaced a handler uses to put it back.
-func Restore(root string, e Entry) error {
-	if root == "" {
-		root = DefaultRoot
-	}
-	if err := register(root, e.Line()); err != nil {
+// restore registers e again exactly as it was (disabled if it was): the
+// undo of a removal or a replacement.
+func restore(root string, e Entry) error {
+	if err := register(root, e.line()); err != nil {
 		return fmt.Errorf("restoring %s: %w", e.Name, err)
 	}
 	if !e.Enabled {
@@ -155,18 +159,14 @@ func Restore(root string, e Entry) error {
 	return nil
 }
 
-// Uninstall removes the handlers that serve arches. With ownOnly it
-// removes only handlers named as mab (and tonistiigi/binfmt) name them,
-// qemu-<qemu name>, and leaves handlers that a distribution or a user
-// registered under other names alone. It returns the names of the entries
-// it removed; an architecture without a handler is skipped.
-func Uninstall(arches []Arch, root string, ownOnly bool) ([]string, error) {
-	if root == "" {
-		root = DefaultRoot
+// Uninstall removes the handlers that serve arches from this machine's
+// kernel (see Installer). When binfmt_misc is not mounted there is nothing
+// to remove.
+func (h Host) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]Outcome, error) {
+	if !h.isRoot() {
+		return nil, fmt.Errorf("removing binfmt handlers %w", ErrNeedRoot)
 	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("removing binfmt handlers needs root: run `sudo mab emulation uninstall ...`")
-	}
+	root := h.root()
 	if !Mounted(root) {
 		return nil, nil
 	}
@@ -174,18 +174,18 @@ func Uninstall(arches []Arch, root string, ownOnly bool) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
+	var out []Outcome
 	for _, a := range arches {
 		e, ok := find(a, entries)
 		if !ok || ownOnly && e.Name != a.Entry() {
 			continue
 		}
 		if err := remove(root, e.Name); err != nil {
-			return removed, err
+			return out, err
 		}
-		removed = append(removed, e.Name)
+		out = append(out, Outcome{Arch: a.Name, Action: ActionRemoved, Entry: e.Name})
 	}
-	return removed, nil
+	return out, nil
 }
 
 func brokenReason(st ArchStatus) string {
@@ -223,7 +223,11 @@ func findInterpreter(a Arch, dir string) (string, error) {
 	if path == "" {
 		p, err := exec.LookPath(a.Interpreter())
 		if err != nil {
-			return "", fmt.Errorf("%s: %s not found in --qemu-dir or PATH: install Debian's qemu-user-static or Fedora's qemu-user-static-%s", a.Name, a.Interpreter(), a.QEMU)
+			where := "PATH"
+			if dir != "" {
+				where = dir + " or PATH"
+			}
+			return "", fmt.Errorf("%s: %s %w in %s: install Debian's qemu-user-static or Fedora's qemu-user-static-%s", a.Name, a.Interpreter(), ErrNoInterpreter, where, a.QEMU)
 		}
 		path = p
 	}
@@ -236,7 +240,7 @@ func findInterpreter(a Arch, dir string) (string, error) {
 		return "", fmt.Errorf("%s: reading %s: %w", a.Name, path, err)
 	}
 	if !static {
-		return "", fmt.Errorf("%s: %s is dynamically linked and would fail inside containers: use a static build (Debian's qemu-user-static)", a.Name, path)
+		return "", fmt.Errorf("%s: %s %w: use a static build (Debian's qemu-user-static)", a.Name, path, ErrDynamicInterpreter)
 	}
 	return path, nil
 }
@@ -248,7 +252,7 @@ func mount(root string) (bool, error) {
 		return false, nil
 	}
 	if err := unix.Mount("binfmt_misc", root, "binfmt_misc", 0, ""); err != nil {
-		return false, fmt.Errorf("binfmt_misc is not mounted at %s and mounting it failed: %w (in a container, use --via docker or run it with CAP_SYS_ADMIN)", root, err)
+		return false, &MountError{Root: root, Err: err}
 	}
 	return true, nil
 }
