@@ -58,7 +58,7 @@ and the summary go to stderr.`,
 			}
 			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
 			if err != nil {
-				return err
+				return adviseMerge(err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
 			return nil
