@@ -157,3 +157,47 @@ func TestClientMethodRefusesClientOption(t *testing.T) {
 		t.Errorf("err = %v, want WithInsecure refused", err)
 	}
 }
+
+func TestScopeCovers(t *testing.T) {
+	cases := []struct {
+		have, want string
+		ok         bool
+	}{
+		{"repository:app:push,pull", "repository:app:pull", true},
+		{"repository:app:pull", "repository:app:pull", true},
+		{"repository:app:pull", "repository:app:push,pull", false},
+		{"repository:app:push,pull", "repository:other:pull", false},
+		{"repository:team/app:push,pull", "repository:team/app:pull", true},
+	}
+	for _, c := range cases {
+		if got := covers(c.have, c.want); got != c.ok {
+			t.Errorf("covers(%q, %q) = %v, want %v", c.have, c.want, got, c.ok)
+		}
+	}
+}
+
+// A call option given to New is the default of every call; one given to
+// the call overrides it for that call only.
+func TestClientCallOptionDefaults(t *testing.T) {
+	ctx := context.Background()
+	repo := repoIn(t, testRegistry(t), "app")
+	amd := push(t, repo, "amd", platformImage(t, amd64, ""))
+	arm := push(t, repo, "arm", platformImage(t, arm64, ""))
+	c := New(WithAmend(true), WithSettle(0))
+	if _, err := c.Merge(ctx, repo.Tag("1"), []Source{{Ref: amd}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := c.Merge(ctx, repo.Tag("1"), []Source{{Ref: arm}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pub.Manifest.Manifests); n != 2 {
+		t.Errorf("amend by default: %d children, want 2", n)
+	}
+	if pub, err = c.Merge(ctx, repo.Tag("1"), []Source{{Ref: arm}}, WithAmend(false)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(pub.Manifest.Manifests); n != 1 {
+		t.Errorf("WithAmend(false) on the call: %d children, want 1", n)
+	}
+}
