@@ -79,7 +79,7 @@ func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
 		return resolved{images: []child{c}}, nil
 	case desc.MediaType.IsIndex():
 		if src.Platform != nil {
-			return resolved{}, fmt.Errorf("%w: a platform override needs a single image, and this is an index (use --platform to pick its platforms)", ErrInvalid)
+			return resolved{}, tag(fmt.Errorf("%w: a platform override needs a single image, and this is an index", ErrInvalid), ErrOverrideOfIndex)
 		}
 		idx, err := desc.ImageIndex()
 		if err != nil {

@@ -4,19 +4,34 @@
 // that live elsewhere into the target repository, pushes the index last,
 // reads it back, and inspects and verifies what a tag holds.
 //
+// A Client, made once with New, does all of it: Assemble, Merge, Verify and
+// Inspect. It keeps one authenticated transport per registry for its whole
+// life, asked once for a token with every scope its calls have needed
+// (push and pull on a target, pull on sources), so a Merge followed by a
+// Verify pings and authenticates each registry once. Options are of two
+// kinds (see Option): client options (credentials, transport, plain HTTP,
+// retries, concurrency, settling time) are given to New; call options
+// (amend, force, media type, annotations, platforms) to New as defaults or
+// to a call. The package-level Assemble, Merge, Verify and Inspect make a
+// Client for one call.
+//
 // A child's platform always comes from its image config, never from a tag
 // name; a user's override may only add to it unless forced. A child that is
 // itself an index is flattened, its attestation manifests kept after the
 // images. An amend starts over when another writer changes the target
-// meanwhile.
+// meanwhile. Platforms are parsed, compared and matched by mab's
+// internal/platform, as every mab command does.
 //
-// Registry traffic goes through one authenticated transport per registry
-// and call (credentials from the Docker config and its helpers through
-// go-containerregistry's default keychain), over mab's own retrying
-// transport: 408, 429, 5xx and dropped connections are retried with
-// backoff, honouring Retry-After; plain HTTP only to loopback unless
-// WithInsecure. Errors wrap the sentinels of errors.go.
+// Credentials come from the Docker config and its helpers through
+// go-containerregistry's default keychain. Requests go over mab's own
+// retrying transport: 408, 429, 5xx and dropped connections are retried
+// with backoff, honouring Retry-After; plain HTTP only to loopback unless
+// WithInsecure.
 //
-// It knows nothing of BuildKit (it is handed references) nor of the
-// command line (it prints nothing).
+// Errors wrap the sentinels of errors.go, and are typed where a caller
+// needs their data: *AuthError (which registry refused) and *OverrideError
+// (which platforms disagree). They state what went wrong, never what a user
+// should type: the package knows nothing of BuildKit (it is handed
+// references) nor of any command line (it prints nothing and names no
+// flag); the program that imports it adds that advice.
 package merge

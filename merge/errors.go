@@ -6,29 +6,96 @@ import (
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Errors a caller may branch on with errors.Is.
+// Errors a caller may branch on with errors.Is. None of them says what a
+// user should do: that depends on the program (its flags, its login
+// command), so the caller adds it.
 var (
-	// ErrUnauthorized: a registry refused the credentials (or their absence).
+	// ErrUnauthorized: a registry refused the credentials (or their
+	// absence). The error is an *AuthError, which names the registry.
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrNotFound: a source or the target names no manifest.
 	ErrNotFound = errors.New("no such manifest")
 	// ErrDuplicatePlatform: two children would be listed for one platform.
 	ErrDuplicatePlatform = errors.New("duplicate platform")
-	// ErrPlatformMismatch: an override or a listing contradicts an image config.
+	// ErrPlatformMismatch: an override or a listing contradicts an image
+	// config. An override refused this way is an *OverrideError.
 	ErrPlatformMismatch = errors.New("platform mismatch")
 	// ErrConcurrentWrite: the target changed under mab while it wrote it.
 	ErrConcurrentWrite = errors.New("target changed by another writer")
-	// ErrPlainHTTP: plain HTTP to a registry that is not on loopback, without WithInsecure.
+	// ErrPlainHTTP: plain HTTP to a registry that is not on loopback, on a
+	// Client made without WithInsecure.
 	ErrPlainHTTP = errors.New("plain HTTP refused")
-	// ErrInvalid: the request itself is wrong (bad reference, bad option).
+	// ErrInvalid: the request itself is wrong (bad reference, bad option,
+	// bad platform).
 	ErrInvalid = errors.New("invalid")
+	// ErrDockerList: MediaTypeDocker was asked for an index that a Docker
+	// manifest list cannot describe (annotations, or a child that is not a
+	// Docker v2 manifest); an OCI index can. Such errors also match ErrInvalid.
+	ErrDockerList = errors.New("not expressible as a Docker manifest list")
+	// ErrOverrideOfIndex: a Source's Platform was set on a reference that
+	// names an index, not a single image; WithPlatforms picks the platforms
+	// of an index. Such errors also match ErrInvalid.
+	ErrOverrideOfIndex = errors.New("platform override of an index")
 )
 
-// explain turns a registry's refusal into a message that says who refused
-// and what to do. Other errors are returned as they are.
+// AuthError is a registry's refusal of the credentials it was given (none,
+// when the keychain had none). It matches ErrUnauthorized, and the
+// registry's own *transport.Error with errors.As. Its message names the
+// registry and the status and never shows the credentials.
+type AuthError struct {
+	// Registry is the host (and port) that refused, as in a reference,
+	// e.g. index.docker.io or registry.example.com:5000.
+	Registry string
+	// StatusCode is the HTTP status of the refusal, usually 401 or 403.
+	StatusCode int
+	// Err is the registry's response, a *transport.Error.
+	Err error
+}
+
+// Error implements error.
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("%v: registry %s refused access (%d %s)", ErrUnauthorized, e.Registry, e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// Unwrap lets errors.Is find ErrUnauthorized and errors.As the registry's error.
+func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
+
+// OverrideError is a Source's Platform that contradicts the platform its
+// image config declares. It matches ErrPlatformMismatch. WithForce lists the
+// image under Override anyway.
+type OverrideError struct {
+	// Override is the platform the Source asked for.
+	Override v1.Platform
+	// Config is the platform the image config declares.
+	Config v1.Platform
+}
+
+// Error implements error.
+func (e *OverrideError) Error() string {
+	return fmt.Sprintf("%v: override %s contradicts the image config (%s)", ErrPlatformMismatch, FormatPlatform(&e.Override), FormatPlatform(&e.Config))
+}
+
+// Unwrap lets errors.Is find ErrPlatformMismatch.
+func (e *OverrideError) Unwrap() error { return ErrPlatformMismatch }
+
+// tagged is err, with its message, that also matches each of also.
+type tagged struct {
+	err  error
+	also []error
+}
+
+func (t tagged) Error() string   { return t.err.Error() }
+func (t tagged) Unwrap() []error { return append([]error{t.err}, t.also...) }
+
+// tag returns err, unchanged in its message, also matching each of also.
+func tag(err error, also ...error) error { return tagged{err, also} }
+
+// explain turns a registry's refusal into an *AuthError and a missing
+// manifest into ErrNotFound. Other errors are returned as they are.
 func explain(reg name.Registry, err error) error {
 	var te *transport.Error
 	if !errors.As(err, &te) {
@@ -36,11 +103,7 @@ func explain(reg name.Registry, err error) error {
 	}
 	switch {
 	case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden || hasCode(te, transport.UnauthorizedErrorCode, transport.DeniedErrorCode):
-		login := "docker login " + reg.RegistryStr()
-		if reg.RegistryStr() == name.DefaultRegistry {
-			login = "docker login"
-		}
-		return fmt.Errorf("%w: registry %s refused access (%d %s); log in with `%s`", ErrUnauthorized, reg.RegistryStr(), te.StatusCode, http.StatusText(te.StatusCode), login)
+		return &AuthError{Registry: reg.RegistryStr(), StatusCode: te.StatusCode, Err: te}
 	case te.StatusCode == http.StatusNotFound || hasCode(te, transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode):
 		return fmt.Errorf("%w (%v)", ErrNotFound, err)
 	}

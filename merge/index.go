@@ -31,9 +31,13 @@ type Index struct {
 // Assemble reads the sources (and, with WithAmend, the target) and returns
 // the index Merge would push, without writing anything: images in the order
 // of the sources (after the target's, when amending), then attestations.
-func Assemble(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Index, error) {
-	o := makeOptions(opts)
-	s, err := connect(ctx, o, nil, append(repositories(sources), target.Context()))
+// It needs pull access only. opts are call options (see Option).
+func (c *Client) Assemble(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Index, error) {
+	o, err := forCall(c.o, opts)
+	if err != nil {
+		return nil, fmt.Errorf("assembling %s: %w", target, err)
+	}
+	s, err := c.session(ctx, o, nil, append(repositories(sources), target.Context()))
 	if err != nil {
 		return nil, fmt.Errorf("assembling %s: %w", target, err)
 	}
@@ -179,11 +183,11 @@ func mediaType(want MediaType, children []v1.Descriptor, annotations map[string]
 		return types.OCIImageIndex, nil
 	case MediaTypeDocker:
 		if len(annotations) > 0 {
-			return "", fmt.Errorf("%w: a Docker manifest list has no annotations; use --media-type oci", ErrInvalid)
+			return "", tag(fmt.Errorf("%w: a Docker manifest list has no annotations", ErrInvalid), ErrDockerList)
 		}
 		for _, c := range children {
 			if c.MediaType != types.DockerManifestSchema2 {
-				return "", fmt.Errorf("%w: a Docker manifest list cannot list %s (%s); use --media-type oci or auto", ErrInvalid, c.Digest, c.MediaType)
+				return "", tag(fmt.Errorf("%w: a Docker manifest list cannot list %s (%s)", ErrInvalid, c.Digest, c.MediaType), ErrDockerList)
 			}
 		}
 		return types.DockerManifestList, nil

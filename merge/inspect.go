@@ -38,9 +38,9 @@ type Child struct {
 	ReferenceOf string `json:"referenceOf,omitempty"`
 }
 
-// Inspect reads what ref holds.
-func Inspect(ctx context.Context, ref name.Reference, opts ...Option) (*Listing, error) {
-	s, err := connect(ctx, makeOptions(opts), nil, []name.Repository{ref.Context()})
+// Inspect reads what ref holds. It needs pull access.
+func (c *Client) Inspect(ctx context.Context, ref name.Reference) (*Listing, error) {
+	s, err := c.session(ctx, c.o, nil, []name.Repository{ref.Context()})
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", ref, err)
 	}

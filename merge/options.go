@@ -1,14 +1,28 @@
 package merge
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// Option configures a call of this package.
+// Option configures a Client or one call of it. There are two kinds, and
+// each option's doc comment says which it is:
+//
+//   - Client options (WithKeychain, WithTransport, WithInsecure, WithRetry,
+//     WithJobs, WithSettle) shape how the Client talks to registries. They
+//     are given to New; a method of Client refuses them with ErrInvalid,
+//     since its connections are already made with the Client's.
+//   - Call options (WithAmend, WithForce, WithMediaType, WithAnnotations,
+//     WithPlatforms) shape what one call does. Given to New they are the
+//     default of every call; given to a method they apply to that call.
+//
+// The package-level functions (Merge, Assemble, Verify, Inspect) take both
+// kinds, since each makes a Client of its own.
 type Option func(*options)
 
 // MediaType chooses the kind of index Merge writes.
@@ -22,77 +36,107 @@ const (
 )
 
 type options struct {
-	keychain    authn.Keychain
-	transport   http.RoundTripper
-	jobs        int
-	insecure    bool
-	attempts    int
-	backoff     time.Duration
-	maxWait     time.Duration
+	// Client options.
+	keychain  authn.Keychain
+	transport http.RoundTripper
+	jobs      int
+	insecure  bool
+	attempts  int
+	backoff   time.Duration
+	maxWait   time.Duration
+	settle    time.Duration
+	// Call options.
 	amend       bool
-	settle      time.Duration
 	force       bool
 	mediaType   MediaType
 	annotations map[string]string
 	platforms   []v1.Platform
+	// clientSet names the client options applied, for a method to refuse.
+	clientSet []string
 }
 
-// WithKeychain sets where credentials come from. The default is the Docker
-// config and its credential helpers (authn.DefaultKeychain).
-func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+// client marks an option as a client option named n.
+func client(n string, set func(*options)) Option {
+	return func(o *options) {
+		set(o)
+		o.clientSet = append(o.clientSet, n)
+	}
+}
 
-// WithTransport sets the HTTP transport under mab's own retries and
-// authentication. The default is go-containerregistry's remote.DefaultTransport.
-func WithTransport(t http.RoundTripper) Option { return func(o *options) { o.transport = t } }
+// WithKeychain (client option) sets where credentials come from. The
+// default is the Docker config and its credential helpers
+// (authn.DefaultKeychain).
+func WithKeychain(k authn.Keychain) Option {
+	return client("WithKeychain", func(o *options) { o.keychain = k })
+}
 
-// WithJobs sets how many children are fetched or copied at once. The
-// default is 8; values below 1 are taken as 1.
-func WithJobs(n int) Option { return func(o *options) { o.jobs = max(n, 1) } }
+// WithTransport (client option) sets the HTTP transport under mab's own
+// retries and authentication. The default is go-containerregistry's
+// remote.DefaultTransport.
+func WithTransport(t http.RoundTripper) Option {
+	return client("WithTransport", func(o *options) { o.transport = t })
+}
 
-// WithInsecure allows plain HTTP to any registry. Without it plain HTTP is
-// used only for loopback registries (localhost, 127.0.0.0/8, ::1), even for
-// the private addresses go-containerregistry would otherwise speak HTTP to.
-func WithInsecure(insecure bool) Option { return func(o *options) { o.insecure = insecure } }
+// WithJobs (client option) sets how many children are fetched or copied at
+// once in a call. The default is 8; values below 1 are taken as 1.
+func WithJobs(n int) Option {
+	return client("WithJobs", func(o *options) { o.jobs = max(n, 1) })
+}
 
-// WithRetry sets how often a request that failed with 408, 429, a 5xx or a
-// dropped connection is tried (attempts, at least 1) and the first wait,
-// doubled for each retry. A Retry-After header replaces the wait, up to one
-// minute; a longer one is not waited for. The default is 5 attempts from 500ms.
+// WithInsecure (client option) allows plain HTTP to any registry. Without
+// it plain HTTP is used only for loopback registries (localhost,
+// 127.0.0.0/8, ::1), even for the private addresses go-containerregistry
+// would otherwise speak HTTP to; other requests fail with ErrPlainHTTP.
+func WithInsecure(insecure bool) Option {
+	return client("WithInsecure", func(o *options) { o.insecure = insecure })
+}
+
+// WithRetry (client option) sets how often a request that failed with 408,
+// 429, a 5xx or a dropped connection is tried (attempts, at least 1) and
+// the first wait, doubled for each retry. A Retry-After header replaces the
+// wait, up to one minute; a longer one is not waited for. The default is 5
+// attempts from 500ms.
 func WithRetry(attempts int, first time.Duration) Option {
-	return func(o *options) { o.attempts, o.backoff = max(attempts, 1), first }
+	return client("WithRetry", func(o *options) { o.attempts, o.backoff = max(attempts, 1), first })
 }
 
-// WithAmend starts from the index already at the target: its platforms are
-// kept, and those the sources provide are replaced. A missing target is
-// taken as an empty index. The default is false: the sources alone.
+// WithSettle (client option) sets how long an amend waits after its
+// read-back before it checks once more that no concurrent amend replaced
+// its index with one that lacks its platforms. The default is 500ms; 0
+// skips the check.
+func WithSettle(d time.Duration) Option {
+	return client("WithSettle", func(o *options) { o.settle = d })
+}
+
+// WithAmend (call option) starts from the index already at the target: its
+// platforms are kept, and those the sources provide are replaced. A missing
+// target is taken as an empty index. The default is false: the sources alone.
 func WithAmend(amend bool) Option { return func(o *options) { o.amend = amend } }
 
-// WithSettle sets how long an amend waits after its read-back before it
-// checks once more that no concurrent amend replaced its index with one
-// that lacks its platforms. The default is 500ms; 0 skips the check.
-func WithSettle(d time.Duration) Option { return func(o *options) { o.settle = d } }
-
-// WithForce lets a source's platform override win over its image config.
-// The default is false: an override that contradicts the config is an error.
+// WithForce (call option) lets a source's platform override win over its
+// image config. The default is false: an override that contradicts the
+// config is an *OverrideError.
 func WithForce(force bool) Option { return func(o *options) { o.force = force } }
 
-// WithMediaType chooses the index's media type. MediaTypeAuto, the default,
-// writes a Docker manifest list when every child is a Docker v2 manifest
-// and there are no index annotations, an OCI index otherwise.
-// MediaTypeDocker is refused for OCI children and with annotations.
+// WithMediaType (call option) chooses the index's media type.
+// MediaTypeAuto, the default, writes a Docker manifest list when every
+// child is a Docker v2 manifest and there are no index annotations, an OCI
+// index otherwise. MediaTypeDocker is refused (ErrDockerList) for OCI
+// children and with annotations.
 func WithMediaType(mt MediaType) Option { return func(o *options) { o.mediaType = mt } }
 
-// WithAnnotations sets index-level annotations (OCI indexes only). With
-// WithAmend they are added to the target's, replacing equal keys.
+// WithAnnotations (call option) sets index-level annotations (OCI indexes
+// only). With WithAmend they are added to the target's, replacing equal keys.
 func WithAnnotations(a map[string]string) Option { return func(o *options) { o.annotations = a } }
 
-// WithPlatforms keeps only the sources' children that match one of ps
-// (attestations follow their image). Each of ps must match a child. The
-// default keeps every child.
+// WithPlatforms (call option) keeps only the sources' children that match
+// one of ps (attestations follow their image). Each of ps must match a
+// child. The default keeps every child.
 func WithPlatforms(ps ...v1.Platform) Option { return func(o *options) { o.platforms = ps } }
 
-func makeOptions(opts []Option) options {
-	o := options{
+// defaults are the options of a Client made with none.
+func defaults() options {
+	return options{
 		keychain:  authn.DefaultKeychain,
 		jobs:      8,
 		attempts:  5,
@@ -101,8 +145,17 @@ func makeOptions(opts []Option) options {
 		settle:    500 * time.Millisecond,
 		mediaType: MediaTypeAuto,
 	}
+}
+
+// forCall applies a call's options to a copy of base, refusing client options.
+func forCall(base options, opts []Option) (options, error) {
+	o := base
+	o.clientSet = nil
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return o
+	if len(o.clientSet) > 0 {
+		return options{}, fmt.Errorf("%w option: %s configures a Client; pass it to New", ErrInvalid, strings.Join(o.clientSet, ", "))
+	}
+	return o, nil
 }

@@ -47,3 +47,19 @@ func TestMergeTreatsArm64V8AsArm64(t *testing.T) {
 		t.Errorf("after amend: %v, want only the v8 image", m)
 	}
 }
+
+// ParsePlatform is internal/platform's parser: what `mab build --platform`
+// refuses, merge refuses too, before any registry is dialled.
+func TestParsePlatformSharesBuildRules(t *testing.T) {
+	for in, want := range map[string]string{"linux/aarch64": "linux/arm64", "linux/arm": "linux/arm/v7", "riscv64": "linux/riscv64", "linux/arm64/v8": "linux/arm64"} {
+		p, err := ParsePlatform(in)
+		if err != nil || FormatPlatform(&p) != want {
+			t.Errorf("ParsePlatform(%q) = %s, %v; want %s", in, FormatPlatform(&p), err, want)
+		}
+	}
+	for _, in := range []string{"linux/amd65", "plan10/amd64", "linux", "linux/", ""} {
+		if _, err := ParsePlatform(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ParsePlatform(%q): err = %v, want ErrInvalid", in, err)
+		}
+	}
+}

@@ -47,9 +47,15 @@ type Published struct {
 // read (up to 5 times, after a random pause), so no platform is lost to a
 // concurrent amend. Registries offer no compare-and-swap: this narrows the
 // race to writes further apart than the settling time, it cannot close it.
-func Merge(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Published, error) {
-	o := makeOptions(opts)
-	s, err := connect(ctx, o, []name.Repository{target.Context()}, repositories(sources))
+//
+// It needs push and pull access to the target's repository and pull access
+// to the sources'. opts are call options (see Option).
+func (c *Client) Merge(ctx context.Context, target name.Tag, sources []Source, opts ...Option) (*Published, error) {
+	o, err := forCall(c.o, opts)
+	if err != nil {
+		return nil, fmt.Errorf("merging into %s: %w", target, err)
+	}
+	s, err := c.session(ctx, o, []name.Repository{target.Context()}, repositories(sources))
 	if err != nil {
 		return nil, fmt.Errorf("merging into %s: %w", target, err)
 	}

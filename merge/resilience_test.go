@@ -207,8 +207,8 @@ func TestMergeBadInput(t *testing.T) {
 		{"missing source", []Source{{Ref: good}, {Ref: missingTag}}, nil, ErrNotFound, "source " + missingTag.String()},
 		{"unreachable source", []Source{{Ref: good}, {Ref: deadRef}}, nil, nil, deadHost},
 		{"duplicate platform", []Source{{Ref: good}, {Ref: good}}, nil, ErrDuplicatePlatform, "are both linux/amd64"},
-		{"override contradicts config", []Source{{Ref: good, Platform: &arm64}}, nil, ErrPlatformMismatch, "--force"},
-		{"override of an index", []Source{{Ref: mustIndex(t, repo), Platform: &arm64}}, nil, ErrInvalid, "needs a single image"},
+		{"override contradicts config", []Source{{Ref: good, Platform: &arm64}}, nil, ErrPlatformMismatch, "override linux/arm64 contradicts the image config (linux/amd64)"},
+		{"override of an index", []Source{{Ref: mustIndex(t, repo), Platform: &arm64}}, nil, ErrOverrideOfIndex, "needs a single image"},
 		{"platform nobody provides", []Source{{Ref: good}}, []Option{WithPlatforms(arm64)}, ErrInvalid, "no source provides platform linux/arm64"},
 		{"no source", nil, nil, ErrInvalid, "no source"},
 		{"bad media type", []Source{{Ref: arm}}, []Option{WithMediaType("v1")}, ErrInvalid, "want auto, oci or docker"},
@@ -238,8 +238,14 @@ func TestMergeBadInput(t *testing.T) {
 	if _, err := ParseSource("Bad Ref:x"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "Bad Ref:x") {
 		t.Errorf("ParseSource of a bad reference: %v", err)
 	}
-	if _, err := ParseSource(host + "/app:1=linux/"); !errors.Is(err, ErrInvalid) {
-		t.Errorf("ParseSource of a bad platform: %v", err)
+	for _, bad := range []string{"linux/", "linux/amd65", "plan10/amd64"} {
+		if _, err := ParseSource(host + "/app:1=" + bad); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), bad) {
+			t.Errorf("ParseSource of platform %q: %v", bad, err)
+		}
+	}
+	var ov *OverrideError
+	if _, err := Merge(ctx, repo.Tag("bad"), []Source{{Ref: good, Platform: &arm64}}); !errors.As(err, &ov) || ov.Override.Architecture != "arm64" || ov.Config.Architecture != "amd64" {
+		t.Errorf("err = %v, want an *OverrideError from linux/amd64 to linux/arm64", err)
 	}
 }
 
@@ -310,8 +316,12 @@ func TestMergeAuthFailureNamesRegistryAndHidesCredentials(t *testing.T) {
 	}
 	msg := err.Error()
 	t.Log(msg)
-	if !strings.Contains(msg, "registry "+host+" refused") || !strings.Contains(msg, "docker login "+host) {
-		t.Errorf("err = %q, want the registry and how to log in", msg)
+	if !strings.Contains(msg, "registry "+host+" refused access (401 Unauthorized)") {
+		t.Errorf("err = %q, want the registry and the status", msg)
+	}
+	var auth *AuthError
+	if !errors.As(err, &auth) || auth.Registry != host || auth.StatusCode != http.StatusUnauthorized {
+		t.Errorf("err = %#v, want an *AuthError naming %s and 401", auth, host)
 	}
 	for _, leak := range []string{secret, base64.StdEncoding.EncodeToString([]byte(user + ":" + secret)), "Authorization"} {
 		if strings.Contains(msg, leak) {

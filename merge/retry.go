@@ -13,10 +13,17 @@ import (
 )
 
 // retrying is the transport under authentication: it refuses plain HTTP
-// where the user did not allow it, and retries what a registry or the
-// network may fix by itself (408, 429, 5xx, dropped connections), waiting
-// as long as Retry-After says. go-containerregistry's own retries are off
-// (they ignore Retry-After), so every attempt goes through here.
+// where the Client was not made WithInsecure, and retries what a registry
+// or the network may fix by itself (408, 429, 5xx, dropped connections).
+//
+// Why not go-containerregistry's own retries (transport.NewRetry, tuned by
+// remote.WithRetryBackoff): they wait a fixed backoff (1s then 3s, three
+// tries by default) and never read Retry-After, so a registry that
+// rate-limits with 429 and says how long to wait is asked again too soon,
+// and the attempts run out while the limit still holds. They are not
+// stacked on mab's: go-containerregistry wraps no retries around the
+// *transport.Wrapper mab hands it (see session.go), so every attempt goes
+// through here, once.
 type retrying struct {
 	inner    http.RoundTripper
 	insecure bool
@@ -28,7 +35,7 @@ type retrying struct {
 // RoundTrip implements http.RoundTripper.
 func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.insecure && !isLoopback(req.URL.Hostname()) {
-		return nil, fmt.Errorf("%w to %s: pass --insecure to allow it", ErrPlainHTTP, req.URL.Host)
+		return nil, fmt.Errorf("%w to %s (not a loopback registry)", ErrPlainHTTP, req.URL.Host)
 	}
 	for attempt := 1; ; attempt++ {
 		resp, err := t.inner.RoundTrip(req)

@@ -75,7 +75,7 @@ func TestMergeMediaTypeRule(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pub, err := Merge(ctx, repo.Tag("mt"), c.sources, c.opts...)
 			if c.wantErr != "" {
-				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.wantErr) {
+				if !errors.Is(err, ErrInvalid) || !errors.Is(err, ErrDockerList) || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("err = %v, want %q", err, c.wantErr)
 				}
 				return

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -26,7 +25,8 @@ func (s Source) String() string {
 	return s.Ref.String() + "=" + FormatPlatform(s.Platform)
 }
 
-// ParseSource parses REF or REF=PLATFORM, e.g. repo:1.4-armv7=linux/arm/v7.
+// ParseSource parses REF or REF=PLATFORM, e.g. repo:1.4-armv7=linux/arm/v7,
+// PLATFORM as ParsePlatform does. Errors match ErrInvalid.
 func ParseSource(s string, opts ...name.Option) (Source, error) {
 	ref, plat, hasPlat := strings.Cut(s, "=")
 	r, err := name.ParseReference(ref, opts...)
@@ -37,22 +37,11 @@ func ParseSource(s string, opts ...name.Option) (Source, error) {
 	if hasPlat {
 		p, err := ParsePlatform(plat)
 		if err != nil {
-			return Source{}, fmt.Errorf("%w source %q: %v", ErrInvalid, s, err)
+			return Source{}, fmt.Errorf("source %q: %w", s, err)
 		}
 		src.Platform = &p
 	}
 	return src, nil
-}
-
-// ParsePlatform parses and normalises os/arch[/variant]: aarch64 is
-// arm64, linux/arm is linux/arm/v7.
-func ParsePlatform(s string) (v1.Platform, error) {
-	p, err := platforms.Parse(s)
-	if err != nil {
-		return v1.Platform{}, fmt.Errorf("invalid platform %q: %w", s, err)
-	}
-	p = platforms.Normalize(p)
-	return v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion, OSFeatures: p.OSFeatures}, nil
 }
 
 // override returns the platform to list for an image whose config declares
@@ -72,31 +61,7 @@ func override(cfg, want v1.Platform, force bool) (v1.Platform, error) {
 		return out, nil
 	}
 	if !agrees(cfg, want) {
-		return v1.Platform{}, fmt.Errorf("%w: override %s contradicts the image config (%s); pass --force to list it as %s anyway",
-			ErrPlatformMismatch, FormatPlatform(&want), FormatPlatform(&cfg), FormatPlatform(&want))
+		return v1.Platform{}, &OverrideError{Override: want, Config: cfg}
 	}
 	return out, nil
-}
-
-// agrees reports whether an image whose config declares cfg may be listed
-// as p: same OS and architecture (normalised), same variant and OS version
-// where the config names one.
-func agrees(cfg, p v1.Platform) bool {
-	c, l := platforms.Normalize(toOCI(&cfg)), platforms.Normalize(toOCI(&p))
-	return c.OS == l.OS && c.Architecture == l.Architecture &&
-		(cfg.Variant == "" || c.Variant == l.Variant) &&
-		(cfg.OSVersion == "" || cfg.OSVersion == p.OSVersion)
-}
-
-// matches reports whether p is one of want (none means all).
-func matches(want []v1.Platform, p *v1.Platform) bool {
-	if len(want) == 0 {
-		return true
-	}
-	for _, w := range want {
-		if platforms.NewMatcher(toOCI(&w)).Match(toOCI(p)) {
-			return true
-		}
-	}
-	return false
 }

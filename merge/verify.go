@@ -15,9 +15,9 @@ import (
 // (a zero want skips that comparison), and that the config of each image it
 // lists declares the platform the image is listed under. Attestations are
 // not images and are skipped. Every mismatch is reported, each wrapping
-// ErrPlatformMismatch.
-func Verify(ctx context.Context, ref name.Reference, want v1.Hash, opts ...Option) error {
-	s, err := connect(ctx, makeOptions(opts), nil, []name.Repository{ref.Context()})
+// ErrPlatformMismatch. It needs pull access.
+func (c *Client) Verify(ctx context.Context, ref name.Reference, want v1.Hash) error {
+	s, err := c.session(ctx, c.o, nil, []name.Repository{ref.Context()})
 	if err != nil {
 		return fmt.Errorf("verifying %s: %w", ref, err)
 	}

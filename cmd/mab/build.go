@@ -54,11 +54,11 @@ and the summary go to stderr.`,
 				return err
 			}
 			if plan.DryRun {
-				return adviseBuilder(pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout()))
+				return advise(pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
 			}
 			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
 			if err != nil {
-				return adviseBuilder(emulationAdvice(err, "build"))
+				return advise(err, "build")
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
 			return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -185,7 +184,7 @@ anything is registered; on any failure the kernel is left as it was.`,
 			}
 			out, err := inst.Install(cmd.Context(), arches)
 			if err != nil {
-				return emulationAdvice(err, "install")
+				return advise(err, "install")
 			}
 			pipeline.PrintOutcomes(cmd.ErrOrStderr(), inst, out)
 			return nil
@@ -228,7 +227,7 @@ that a distribution or a user registered under other names alone.`,
 			if err == nil || len(out) > 0 { // what was removed before a failure
 				pipeline.PrintOutcomes(cmd.ErrOrStderr(), inst, out)
 			}
-			return emulationAdvice(err, "uninstall")
+			return advise(err, "uninstall")
 		},
 	}
 	f := cmd.Flags()
@@ -237,42 +236,6 @@ that a distribution or a user registered under other names alone.`,
 	f.StringVar(&addr, "builder", "", "BuildKit address that --via auto decides from (default $BUILDKIT_HOST)")
 	f.StringVar(&root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted (host)")
 	return cmd
-}
-
-// emulationAdvice adds to an error of an emulation.Installer what the user
-// of command ("install", "uninstall" or "build") can do about it; the
-// emulation package names no flag or command itself. It returns nil for nil.
-func emulationAdvice(err error, command string) error {
-	if err == nil {
-		return nil
-	}
-	var hint string
-	var broken *emulation.BrokenHandlerError
-	var mount *emulation.MountError
-	var image *emulation.InstallerImageError
-	switch {
-	case errors.Is(err, emulation.ErrNeedRoot) && command == "uninstall":
-		hint = ": run `sudo mab emulation uninstall ...`"
-	case errors.Is(err, emulation.ErrNeedRoot):
-		hint = ": run `sudo mab emulation install ...`"
-	case errors.As(err, &broken) && command == "build":
-		hint = fmt.Sprintf("; replace it with a static QEMU and the F flag: `sudo mab emulation install --force %s`", broken.Arch)
-	case errors.As(err, &broken):
-		hint = "; pass --force to replace it with a static QEMU and the F flag"
-	case errors.Is(err, emulation.ErrNoInterpreter) && command == "install":
-		hint = " (or name the folder that has it with --qemu-dir)"
-	case errors.As(err, &mount) && command == "build":
-		hint = " (in a container, run it with CAP_SYS_ADMIN)"
-	case errors.As(err, &mount):
-		hint = " (in a container, use --via docker or run it with CAP_SYS_ADMIN)"
-	case errors.As(err, &image) && command == "build":
-		hint = " (pass --emulator-image with an image the daemon has, e.g. one loaded with `docker load`)"
-	case errors.As(err, &image):
-		hint = " (pass --image with an image the daemon has, e.g. one loaded with `docker load`)"
-	default:
-		return err
-	}
-	return fmt.Errorf("%w%s", err, hint)
 }
 
 // lookupArches resolves the arguments of install and uninstall; "all" is

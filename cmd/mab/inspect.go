@@ -42,10 +42,10 @@ not declare the platform it is listed under.`,
 			if err != nil {
 				return fmt.Errorf("invalid reference %q: %w", args[0], err)
 			}
-			mopts := []merge.Option{merge.WithInsecure(insecure)}
-			l, err := merge.Inspect(cmd.Context(), ref, mopts...)
+			client := merge.New(merge.WithInsecure(insecure))
+			l, err := client.Inspect(cmd.Context(), ref)
 			if err != nil {
-				return err
+				return advise(err, "inspect")
 			}
 			switch format {
 			case "json":
@@ -60,7 +60,8 @@ not declare the platform it is listed under.`,
 			if err != nil || !verify || !l.Index {
 				return err
 			}
-			return merge.Verify(cmd.Context(), ref.Context().Digest(l.Digest.String()), l.Digest, mopts...)
+			// The inspect's client: no second ping, no second token.
+			return advise(client.Verify(cmd.Context(), ref.Context().Digest(l.Digest.String()), l.Digest), "inspect")
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or raw")

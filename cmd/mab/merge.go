@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/mab-build/mab/internal/platform"
 	"github.com/mab-build/mab/merge"
 	"github.com/spf13/cobra"
 )
@@ -80,18 +81,19 @@ whatever --format says.`,
 				return err
 			}
 			ctx := cmd.Context()
+			client := merge.New(merge.WithInsecure(f.insecure))
 			if f.dryRun {
-				idx, err := merge.Assemble(ctx, target, sources, opts...)
+				idx, err := client.Assemble(ctx, target, sources, opts...)
 				if err != nil {
-					return err
+					return advise(err, "merge")
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "dry run: %s would be %s (%s, %d bytes); nothing pushed\n", target, idx.Digest, idx.MediaType, len(idx.Raw))
 				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", idx.Raw)
 				return err
 			}
-			pub, err := merge.Merge(ctx, target, sources, opts...)
+			pub, err := client.Merge(ctx, target, sources, opts...)
 			if err != nil {
-				return err
+				return advise(err, "merge")
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "pushed %s: %d children, %d copied from other repositories\n", target, len(pub.Manifest.Manifests), pub.Copied)
 			return printPublished(cmd.OutOrStdout(), f.format, pub)
@@ -111,7 +113,10 @@ whatever --format says.`,
 	return cmd
 }
 
-// plan checks every flag and argument before any registry is dialled.
+// plan checks every flag and argument before any registry is dialled, and
+// returns the options of the merge call (--insecure is the client's).
+// Platforms, of --platform and of SOURCE=PLATFORM, follow the rules of
+// `mab build --platform`.
 func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Option, error) {
 	var nameOpts []name.Option
 	if f.insecure {
@@ -143,13 +148,13 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 	if len(annotations) > 0 && mt == merge.MediaTypeDocker {
 		return name.Tag{}, nil, nil, fmt.Errorf("--annotation needs an OCI index: a Docker manifest list has no annotations (use --media-type oci or auto)")
 	}
-	var plats []v1.Platform
-	for _, p := range f.platforms {
-		pl, err := merge.ParsePlatform(p)
-		if err != nil {
-			return name.Tag{}, nil, nil, fmt.Errorf("invalid --platform: %w", err)
-		}
-		plats = append(plats, pl)
+	parsed, err := platform.ParseList(f.platforms)
+	if err != nil {
+		return name.Tag{}, nil, nil, fmt.Errorf("invalid --platform: %w", err)
+	}
+	plats := make([]v1.Platform, len(parsed))
+	for i, p := range parsed {
+		plats[i] = v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant, OSVersion: p.OSVersion, OSFeatures: p.OSFeatures}
 	}
 	sources := make([]merge.Source, len(args))
 	for i, a := range args {
@@ -159,7 +164,7 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 	}
 	opts := []merge.Option{
 		merge.WithAmend(f.amend), merge.WithMediaType(mt), merge.WithAnnotations(annotations),
-		merge.WithPlatforms(plats...), merge.WithInsecure(f.insecure), merge.WithForce(f.force),
+		merge.WithPlatforms(plats...), merge.WithForce(f.force),
 	}
 	return target, sources, opts, nil
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // registryWith starts an in-process registry holding one image per
@@ -94,6 +97,12 @@ func TestMergeDryRunPushesNothing(t *testing.T) {
 
 func TestMergeCommandRefusesBadInput(t *testing.T) {
 	host := registryWith(t, amd64, arm64)
+	pushOCIAndIndex(t, host)
+	// Nothing listens on deadHost: an error about it would mean mab
+	// dialled before checking its arguments.
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadHost := strings.TrimPrefix(dead.URL, "http://")
+	dead.Close()
 	cases := []struct {
 		name string
 		args []string
@@ -103,10 +112,15 @@ func TestMergeCommandRefusesBadInput(t *testing.T) {
 		{"bad target", []string{"-t", "Bad:Ref", host + "/app:amd64"}, "invalid --tag"},
 		{"bad source", []string{"-t", host + "/app:x", "Bad Source"}, `source "Bad Source"`},
 		{"bad platform", []string{"-t", host + "/app:x", "--platform", "linux/", host + "/app:amd64"}, "invalid --platform"},
+		{"unknown architecture", []string{"-t", deadHost + "/app:x", "--platform", "linux/amd65", deadHost + "/app:amd64"}, `invalid --platform: invalid platform "linux/amd65": unknown architecture "amd65"`},
+		{"unknown architecture of a source", []string{"-t", deadHost + "/app:x", deadHost + "/app:amd64=linux/amd65"}, `invalid platform "linux/amd65": unknown architecture "amd65"`},
+		{"one platform twice", []string{"-t", deadHost + "/app:x", "--platform", "linux/arm64,linux/aarch64", deadHost + "/app:amd64"}, "list each platform once"},
+		{"docker list of an OCI image", []string{"-t", host + "/app:x", "--media-type", "docker", host + "/app:oci"}, "(application/vnd.oci.image.manifest.v1+json); use --media-type oci or auto"},
+		{"override of an index", []string{"-t", host + "/app:x", host + "/app:index=linux/amd64"}, "needs a single image, and this is an index; use --platform to pick its platforms"},
 		{"annotation with docker", []string{"-t", host + "/app:x", "--media-type", "docker", "--annotation", "a=b", host + "/app:amd64"}, "needs an OCI index"},
 		{"bad annotation", []string{"-t", host + "/app:x", "--annotation", "novalue", host + "/app:amd64"}, "KEY=VALUE"},
 		{"missing source", []string{"-t", host + "/app:x", host + "/app:amd64", host + "/app:nope"}, "source " + host + "/app:nope: no such manifest"},
-		{"duplicate platform", []string{"-t", host + "/app:x", host + "/app:amd64", host + "/app:arm64=linux/amd64"}, "--force"},
+		{"duplicate platform", []string{"-t", host + "/app:x", host + "/app:amd64", host + "/app:arm64=linux/amd64"}, "override linux/amd64 contradicts the image config (linux/arm64); pass --force to list it as linux/amd64 anyway"},
 		{"override forced into a duplicate", []string{"-t", host + "/app:x", "--force", host + "/app:amd64", host + "/app:arm64=linux/amd64"}, "are both linux/amd64"},
 	}
 	for _, c := range cases {
@@ -142,6 +156,29 @@ func TestInspectVerifyFailsOnMislistedChild(t *testing.T) {
 	}
 }
 
+// pushOCIAndIndex adds app:oci, an OCI image, and app:index, an index of
+// the amd64 and arm64 images.
+func pushOCIAndIndex(t *testing.T, host string) {
+	t.Helper()
+	img, err := remote.Image(mustTag(t, host+"/app:amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(mustTag(t, host+"/app:oci"), mutate.MediaType(img, types.OCIManifestSchema1)); err != nil {
+		t.Fatal(err)
+	}
+	arm, err := remote.Image(mustTag(t, host+"/app:arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &amd64}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &arm64}})
+	if err := remote.WriteIndex(mustTag(t, host+"/app:index"), idx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustTag(t *testing.T, s string) name.Tag {
 	t.Helper()
 	tag, err := name.NewTag(s)
@@ -149,4 +186,40 @@ func mustTag(t *testing.T, s string) name.Tag {
 		t.Fatal(err)
 	}
 	return tag
+}
+
+// inspect --verify reads the children with the inspect's own client: the
+// registry is pinged once, not once per step.
+func TestInspectVerifyPingsOnce(t *testing.T) {
+	var pings atomic.Int64
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			pings.Add(1)
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.ConfigFile()
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = amd64.OS, amd64.Architecture
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &amd64}})
+	if err := remote.WriteIndex(mustTag(t, host+"/app:1"), idx); err != nil {
+		t.Fatal(err)
+	}
+	pings.Store(0)
+	if _, _, err := run(t, "inspect", "--verify", host+"/app:1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := pings.Load(); n != 1 {
+		t.Errorf("%d pings for inspect --verify, want 1", n)
+	}
 }
