@@ -7,18 +7,19 @@ import (
 )
 
 // publish merges the pushed digests (never the arch tags, which another
-// job may have moved meanwhile) into the final tag and reads it back.
+// job may have moved meanwhile) into the final tag and reads it back, on
+// one registry client: the target's registry is authenticated once.
 func (r Runner) publish(ctx context.Context, p *Plan, outcomes []Outcome) (*merge.Published, error) {
 	sources := make([]merge.Source, len(outcomes))
 	for i, o := range outcomes {
 		sources[i] = merge.Source{Ref: p.Final.Context().Digest(o.Digest)}
 	}
-	opts := append([]merge.Option{merge.WithInsecure(p.Insecure)}, r.Registry...)
-	pub, err := merge.Merge(ctx, p.Final, sources, opts...)
+	client := merge.New(append([]merge.Option{merge.WithInsecure(p.Insecure)}, r.Registry...)...)
+	pub, err := client.Merge(ctx, p.Final, sources)
 	if err != nil {
 		return nil, err
 	}
-	if err := merge.Verify(ctx, p.Final, pub.Digest, opts...); err != nil {
+	if err := client.Verify(ctx, p.Final, pub.Digest); err != nil {
 		return pub, err
 	}
 	return pub, nil

@@ -41,8 +41,8 @@ type Runner struct {
 	Discover func(ctx context.Context) (string, error)
 	// Load puts src into the Docker daemon under tags; nil means builder.Load.
 	Load func(ctx context.Context, src string, tags ...string) error
-	// Registry options are added to every registry call (after the plan's
-	// own), e.g. a transport.
+	// Registry options configure the registry client of the publish step,
+	// after the plan's own (--insecure): a transport, a keychain, retries.
 	Registry []merge.Option
 }
 
