@@ -177,10 +177,10 @@ func (p *Plan) locate(contextDir, dockerfile string) error {
 	}
 	st, err = os.Stat(df)
 	if err != nil {
-		return fmt.Errorf("Dockerfile %s: %w", dockerfile, unwrapPath(err))
+		return fmt.Errorf("reading the Dockerfile %s: %w", dockerfile, unwrapPath(err))
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("Dockerfile %s is not a regular file", dockerfile)
+		return fmt.Errorf("the Dockerfile %s is not a regular file", dockerfile)
 	}
 	p.DockerfileDir, p.DockerfileName = filepath.Dir(df), filepath.Base(df)
 	return nil
