@@ -156,14 +156,19 @@ func (w *world) plan(edit func(*Options)) *Plan {
 	return p
 }
 
-// head is the digest the registry serves for ref, or "" when none.
-func (w *world) head(ref string) string {
+func (w *world) ref(s string) name.Reference {
 	w.t.Helper()
-	r, err := name.ParseReference(ref)
+	r, err := name.ParseReference(s)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	d, err := remote.Head(r)
+	return r
+}
+
+// head is the digest the registry serves for ref, or "" when none.
+func (w *world) head(ref string) string {
+	w.t.Helper()
+	d, err := remote.Head(w.ref(ref))
 	if err != nil {
 		return ""
 	}
@@ -173,11 +178,7 @@ func (w *world) head(ref string) string {
 // index reads the index at ref.
 func (w *world) index(ref string) *v1.IndexManifest {
 	w.t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	idx, err := remote.Index(r)
+	idx, err := remote.Index(w.ref(ref))
 	if err != nil {
 		w.t.Fatal(err)
 	}
