@@ -44,13 +44,7 @@ func Discover(ctx context.Context) (string, []Candidate, error) {
 	probe := func(addr string) bool {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		c, err := Dial(ctx, addr, TLS{})
-		if err != nil {
-			tried = append(tried, Candidate{Address: addr, Note: firstLine(err)})
-			return false
-		}
-		defer c.Close()
-		if _, err := c.Platforms(ctx); err != nil {
+		if _, err := Probe(ctx, addr, TLS{}); err != nil {
 			tried = append(tried, Candidate{Address: addr, Note: firstLine(err)})
 			return false
 		}
