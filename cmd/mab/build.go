@@ -53,15 +53,16 @@ and the summary go to stderr.`,
 			if err != nil {
 				return err
 			}
+			r := pipeline.Runner{OnStage: stage.set}
 			if plan.DryRun {
-				return advise(pipeline.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
+				return advise(r.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
 			}
-			res, err := pipeline.Run(cmd.Context(), plan, cmd.ErrOrStderr())
-			if err != nil {
-				return advise(err, "build")
+			res, err := r.Run(cmd.Context(), plan, cmd.ErrOrStderr())
+			if res != nil && res.Digest != "" {
+				// Published, even if a later step failed: what the tag holds.
+				fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
-			return nil
+			return advise(err, "build")
 		},
 	}
 	f := cmd.Flags()

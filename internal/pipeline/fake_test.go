@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -109,13 +110,24 @@ type world struct {
 	host     string // the registry's host:port
 	builders map[string]*fakeBuilder
 	loaded   []string
+	loadErr  error
+	// fault, when set, sees every registry request first; it answers it
+	// itself (returning true) or lets the registry answer.
+	fault func(w http.ResponseWriter, r *http.Request) bool
 }
 
 func newWorld(t *testing.T, builders ...*fakeBuilder) *world {
 	t.Helper()
-	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	w := &world{t: t, builders: map[string]*fakeBuilder{}}
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.fault != nil && w.fault(rw, r) {
+			return
+		}
+		reg.ServeHTTP(rw, r)
+	}))
 	t.Cleanup(s.Close)
-	w := &world{t: t, host: strings.TrimPrefix(s.URL, "http://"), builders: map[string]*fakeBuilder{}}
+	w.host = strings.TrimPrefix(s.URL, "http://")
 	for _, b := range builders {
 		w.builders[b.addr] = b
 	}
@@ -134,7 +146,7 @@ func (w *world) runner() Runner {
 		Discover: func(context.Context) (string, error) { return "fake://discovered", nil },
 		Load: func(_ context.Context, src string, tags ...string) error {
 			w.loaded = append(w.loaded, src+" as "+strings.Join(tags, ","))
-			return nil
+			return w.loadErr
 		},
 	}
 }

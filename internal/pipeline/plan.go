@@ -144,6 +144,11 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
 		return nil, fmt.Errorf("--tlscert and --tlskey go together")
 	}
+	if o.MetadataFile != "" && !o.DryRun {
+		if err := checkOutput("--metadata-file", o.MetadataFile); err != nil {
+			return nil, err
+		}
+	}
 	p.Parallel, p.TLS, p.MetadataFile, p.Load, p.DryRun = o.Parallel, o.TLS, o.MetadataFile, o.Load, o.DryRun
 	if p.Load && p.hostTarget() < 0 {
 		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platform.Format(platform.Host()))

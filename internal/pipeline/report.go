@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,11 +41,20 @@ func printSummary(w io.Writer, outcomes []Outcome) {
 	}
 }
 
-// Metadata is what --metadata-file holds.
+// Metadata is what --metadata-file holds. It is written when the build
+// starts (stage "planned", replacing a file of an earlier run) and again
+// with the outcome, success or not. Digest is set only once the final tag
+// was read back and holds it.
 type Metadata struct {
-	Final     string             `json:"final"`
-	Digest    string             `json:"digest,omitempty"`
-	MediaType string             `json:"mediaType,omitempty"`
+	Final     string `json:"final"`
+	Stage     Stage  `json:"stage"`
+	Digest    string `json:"digest,omitempty"`
+	MediaType string `json:"mediaType,omitempty"`
+	// Before is what the final tag held before the write; Restored says it
+	// was put back after a failed read-back.
+	Before    string             `json:"before,omitempty"`
+	Restored  bool               `json:"restored,omitempty"`
+	Error     string             `json:"error,omitempty"`
 	Platforms []PlatformMetadata `json:"platforms"`
 }
 
@@ -55,12 +65,19 @@ type PlatformMetadata struct {
 	Digest   string  `json:"digest,omitempty"`
 	Seconds  float64 `json:"durationSeconds"`
 	Emulated bool    `json:"emulated"`
-	Builder  string  `json:"builder"`
+	Builder  string  `json:"builder,omitempty"`
 	Error    string  `json:"error,omitempty"`
 }
 
-func writeMetadata(path string, r *Result) error {
-	m := Metadata{Final: r.Final.String(), Digest: r.Digest, MediaType: r.MediaType}
+// writeMetadata writes r (and runErr, the build's error) to path
+// atomically: a temporary file in the same folder, renamed over path, so
+// a reader sees the old file or the new one, never half of one, and a
+// symbolic link at path is replaced, not followed.
+func writeMetadata(path string, r *Result, runErr error) error {
+	m := Metadata{Final: r.Final.String(), Stage: r.Stage, Digest: r.Digest, MediaType: r.MediaType, Before: r.Before, Restored: r.Restored}
+	if runErr != nil {
+		m.Error = oneLine(runErr)
+	}
 	for _, o := range r.Platforms {
 		pm := PlatformMetadata{
 			Platform: platform.Format(o.Target.Platform),
@@ -79,10 +96,66 @@ func writeMetadata(path string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := writeAtomic(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil
+}
+
+// writeAtomic replaces path with data through a temporary file in the
+// same folder and a rename.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// checkOutput refuses, before anything is built, an output file that
+// could not be written: a missing folder, a folder in its place, a folder
+// that refuses a new file (read-only, /proc).
+func checkOutput(flag, path string) error {
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("invalid %s %s: it is a directory", flag, path)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("invalid %s %s: %w", flag, path, unwrapPath(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("invalid %s %s: %s is not a directory", flag, path, dir)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("invalid %s %s: cannot create a file in %s: %w", flag, path, dir, unwrapPath(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// oneLine folds a multi-line error (errors.Join) into one line.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func firstLine(err error) string {

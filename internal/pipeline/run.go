@@ -44,6 +44,15 @@ type Runner struct {
 	// Registry options configure the registry client of the publish step,
 	// after the plan's own (--insecure): a transport, a keychain, retries.
 	Registry []merge.Option
+	// OnStage, when set, is told each stage as it is reached: what a
+	// second Ctrl-C reports as the state it leaves.
+	OnStage func(Stage)
+}
+
+func (r Runner) report(s Stage) {
+	if r.OnStage != nil {
+		r.OnStage(s)
+	}
 }
 
 func (r Runner) dial(ctx context.Context, addr string, tls builder.TLS) (Builder, error) {
@@ -75,12 +84,18 @@ type Outcome struct {
 	Emulated bool
 }
 
-// Result is what a build did: every platform's outcome and, when all
-// succeeded, the final tag's digest.
+// Result is what a build did: how far it got, every platform's outcome
+// and, once the final tag is confirmed, its digest.
 type Result struct {
 	Final     name.Tag
+	Stage     Stage
 	Digest    string
 	MediaType string
+	// Before is the digest the final tag held before the write, "" when it
+	// did not exist; Restored says the tag was put back to it after a
+	// failed read-back.
+	Before    string
+	Restored  bool
 	Platforms []Outcome
 }
 
@@ -89,14 +104,51 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	return Runner{}.Run(ctx, p, stderr)
 }
 
-// Run executes p: route and preflight, build, publish (merge and verify),
-// and --load. Progress and the summary go to stderr. On any failure before
-// the merge the final tag is left as it was. With --metadata-file the
-// result is written there, on success and on failure.
+// Run executes p: route and preflight, build, publish (checked, written,
+// confirmed: see Stage) and --load. Progress and the summary go to stderr.
+// The final tag is written only when every platform succeeded and the
+// index passed every check; a failed read-back puts the earlier index back
+// when the tag still holds mab's. With --metadata-file the file is
+// replaced before anything is dialled (a stale one never survives) and
+// written again with the outcome, success or not. The result is returned
+// with the error too, for the stage it reached.
+//
+// Errors after the final tag was confirmed are *PublishedError; errors
+// after a write that could be neither confirmed nor undone are
+// *UnconfirmedError; every other error leaves the final tag as it was.
 func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
+	res := &Result{Final: p.Final, Stage: StagePlanned, Platforms: make([]Outcome, len(p.Targets))}
+	for i, t := range p.Targets {
+		res.Platforms[i].Target = builderTarget(t)
+	}
+	if p.MetadataFile != "" {
+		if err := writeMetadata(p.MetadataFile, res, nil); err != nil {
+			return res, err
+		}
+	}
+	r.report(StagePlanned)
+	built, err := r.run(ctx, p, res, stderr)
+	if built {
+		printSummary(stderr, res.Platforms)
+	}
+	if p.MetadataFile != "" {
+		if werr := writeMetadata(p.MetadataFile, res, err); werr != nil {
+			if err == nil {
+				err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: werr}
+			} else {
+				err = errors.Join(err, werr)
+			}
+		}
+	}
+	return res, err
+}
+
+// run routes, checks, builds, publishes and loads, recording in res how
+// far it got. built reports whether any solve ran (then a summary is due).
+func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer) (built bool, err error) {
 	nodes, err := r.route(ctx, p)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
 	defer func() {
 		for _, n := range nodes {
@@ -109,34 +161,15 @@ func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, er
 			targets = append(targets, p.Targets[i])
 		}
 		if n.have, err = prepareEmulation(ctx, n.client, targets, p.Emulators, stderr); err != nil {
-			return nil, err
+			return false, err
 		}
 	}
 
-	res, err := r.run(ctx, p, nodes, stderr)
-	if res != nil {
-		printSummary(stderr, res.Platforms)
-		if p.MetadataFile != "" {
-			if werr := writeMetadata(p.MetadataFile, res); werr != nil {
-				err = errors.Join(err, werr)
-			}
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-// run is build, publish and load under one progress display.
-func (r Runner) run(ctx context.Context, p *Plan, nodes []*node, stderr io.Writer) (*Result, error) {
 	disp, err := builder.NewDisplay(ctx, stderr, p.Progress)
 	if err != nil {
-		return nil, fmt.Errorf("starting progress display: %w", err)
+		return false, fmt.Errorf("starting progress display: %w", err)
 	}
-	res := &Result{Final: p.Final, Platforms: make([]Outcome, len(p.Targets))}
 	fatal := build(ctx, p, nodes, disp, res.Platforms)
-
 	var failed []error
 	for _, o := range res.Platforms {
 		if o.Err != nil {
@@ -146,25 +179,32 @@ func (r Runner) run(ctx context.Context, p *Plan, nodes []*node, stderr io.Write
 	if fatal != nil || len(failed) > 0 {
 		disp.Wait()
 		if fatal != nil {
-			return res, fatal
+			return true, fatal
 		}
-		return res, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, errors.Join(failed...))
+		return true, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, errors.Join(failed...))
 	}
+	res.Stage = StageBuilt
+	r.report(StageBuilt)
 
 	done := disp.Step(fmt.Sprintf("merging %d platforms into %s", len(p.Targets), p.Final))
-	pub, err := r.publish(ctx, p, res.Platforms)
+	pub := &publication{stage: StageBuilt}
+	err = r.publish(ctx, p, res.Platforms, pub)
 	done(err)
+	res.Stage, res.Before, res.Restored = pub.stage, pub.before, pub.restored
+	if pub.stage == StageConfirmed {
+		res.Digest, res.MediaType = pub.wrote.String(), pub.media
+	}
 	if err == nil && p.Load {
 		i := p.hostTarget()
 		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platform.Format(p.Targets[i].Platform)))
 		err = r.load(ctx, p, i, res.Platforms[i].Digest)
 		done(err)
+		if err != nil {
+			err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: fmt.Errorf("--load failed: %w", err)}
+		}
 	}
 	if werr := disp.Wait(); werr != nil && err == nil && ctx.Err() == nil {
 		err = fmt.Errorf("progress display: %w", werr)
 	}
-	if pub != nil {
-		res.Digest, res.MediaType = pub.Digest.String(), string(pub.MediaType)
-	}
-	return res, err
+	return true, err
 }
