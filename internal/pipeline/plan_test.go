@@ -160,6 +160,10 @@ func TestNewPlanErrors(t *testing.T) {
 		{"missing Dockerfile", func(o *Options) { o.Dockerfile = filepath.Join(dir, "Nope.Dockerfile") }, "Dockerfile"},
 		{"bad progress", func(o *Options) { o.Progress = "fancy" }, "invalid --progress"},
 		{"bad build arg", func(o *Options) { o.BuildArgs = []string{"=x"} }, "invalid --build-arg"},
+		{"metadata file in a missing folder", func(o *Options) { o.MetadataFile = filepath.Join(dir, "nope", "m.json") }, "invalid --metadata-file"},
+		{"metadata file is a directory", func(o *Options) { o.MetadataFile = dir }, "it is a directory"},
+		{"metadata file under /proc", func(o *Options) { o.MetadataFile = "/proc/mab-metadata.json" }, "cannot create a file in /proc"},
+		{"metadata file under a file", func(o *Options) { o.MetadataFile = filepath.Join(dir, "Dockerfile", "m.json") }, "not a directory"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
