@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mab-build/mab/internal/pipeline"
 )
 
 // run executes the real command tree with args and returns its output and
@@ -128,6 +132,24 @@ func TestEmulationBadArguments(t *testing.T) {
 		_, _, err := run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: err = %v, want one line containing %q", c.args, err, c.want)
+		}
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	final := name.MustParseReference("r.example.com/app:1").(name.Tag)
+	cases := []struct {
+		err  error
+		want int
+	}{
+		{errString("anything"), exitFailed},
+		{advise(&pipeline.PublishedError{Final: final, Digest: "sha256:a", Err: errString("--load failed")}, "build"), exitPublished},
+		{advise(&pipeline.UnconfirmedError{Final: final, Wrote: "sha256:a", Err: errString("verify")}, "build"), exitUnconfirmed},
+		{errors.Join(errString("metadata"), &pipeline.UnconfirmedError{Final: final}), exitUnconfirmed},
+	}
+	for _, c := range cases {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
 		}
 	}
 }
