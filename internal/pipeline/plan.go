@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"slices"
 	"strings"
 	"text/template"
@@ -100,12 +101,15 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if o.Insecure {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
+	if i := strings.LastIndex(o.Tag, ":"); i > strings.LastIndex(o.Tag, "/") && len(o.Tag)-i-1 > 128 {
+		return nil, fmt.Errorf("invalid tag %s: the tag has %d characters; registries accept at most 128", clip(o.Tag), len(o.Tag)-i-1)
+	}
 	final, err := name.NewTag(o.Tag, nameOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
+		return nil, fmt.Errorf("invalid tag %s: %w", clip(o.Tag), err)
 	}
 	if err := checkTag(final.Context(), final.TagStr()); err != nil {
-		return nil, fmt.Errorf("invalid tag %q: %w", o.Tag, err)
+		return nil, fmt.Errorf("invalid tag %s: %w", clip(o.Tag), err)
 	}
 	targets, err := ArchTags(final, plats, o.Suffix)
 	if err != nil {
@@ -206,7 +210,7 @@ func unwrapPath(err error) error {
 // registries refuse one that starts with '.' or '-'.
 func checkTag(repo name.Repository, tag string) error {
 	if len(tag) > 128 {
-		return fmt.Errorf("tag %q has %d characters; registries accept at most 128", tag, len(tag))
+		return fmt.Errorf("tag %s has %d characters; registries accept at most 128", clip(tag), len(tag))
 	}
 	if _, err := name.NewTag(repo.String()+":"+tag, name.StrictValidation); err != nil {
 		return err
@@ -215,6 +219,15 @@ func checkTag(repo name.Repository, tag string) error {
 		return fmt.Errorf("tag %q may not start with '.' or '-'", tag)
 	}
 	return nil
+}
+
+// clip quotes s for an error, cut to its first 60 bytes: a bad value may
+// be megabytes long, and an error is one line.
+func clip(s string) string {
+	if len(s) <= 60 {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:60]) + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 // suffixData is what the --suffix template sees.
