@@ -25,7 +25,9 @@ func TestBadInputIsRefusedChangingNothing(t *testing.T) {
 	build := func(args ...string) []string {
 		return append(append([]string{"build", "--insecure", "--build-arg", "BASE=" + e.Base()}, args...), dir)
 	}
-	p := func(args ...string) []string { return build(append([]string{"--platform", "linux/amd64", "-t", tag}, args...)...) }
+	p := func(args ...string) []string {
+		return build(append([]string{"--platform", "linux/amd64", "-t", tag}, args...)...)
+	}
 	hostless := "linux/riscv64" // never the host's platform here
 	cases := []struct {
 		name string
