@@ -191,9 +191,9 @@ func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children
 		}
 		g.Go(func() error {
 			from := ch.repo.Digest(ch.desc.Digest.String())
-			img, err := remote.Image(from, s.remote(ctx, from)...)
+			img, err := remote.Image(from, s.copying(ctx, from)...)
 			if err == nil {
-				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.remote(ctx, target)...)
+				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.copying(ctx, target)...)
 			}
 			if err != nil {
 				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(target.Registry, err))
