@@ -32,7 +32,7 @@ var (
 	ErrPlainHTTP = errors.New("plain HTTP refused")
 	// ErrTimeout: a registry did not answer in time on any attempt (see
 	// WithTimeout). The error is a *TimeoutError, which names the registry.
-	ErrTimeout = errors.New("registry timed out")
+	ErrTimeout = errors.New("timed out")
 	// ErrTooLarge: a manifest, index or config over mab's read limits
 	// (MaxManifestSize, MaxConfigSize). The error is a *TooLargeError.
 	ErrTooLarge = errors.New("too large")

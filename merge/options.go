@@ -143,7 +143,8 @@ func WithTimeout(idle, request time.Duration) Option {
 
 // WithSettle (client option) sets how long an amend waits after its
 // read-back before it checks once more that no concurrent amend replaced
-// its index with one that lacks its platforms. The default is 500ms; 0
+// its index with one that lacks its platforms or lists other images for
+// them. The default is 500ms; 0
 // skips the check.
 func WithSettle(d time.Duration) Option {
 	return client("WithSettle", func(o *options) { o.settle = d })

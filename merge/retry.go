@@ -113,7 +113,7 @@ func (t *retrying) retryAfter(req *http.Request, resp *http.Response, err error,
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 		if d > t.maxWait {
 			resp.Body.Close()
-			return 0, false, &RetryAfterError{Registry: req.URL.Host, Request: req.Method + " " + req.URL.Path, StatusCode: resp.StatusCode, Wait: d, MaxWait: t.maxWait}
+			return 0, false, &RetryAfterError{Registry: req.URL.Host, Request: req.Method + " " + req.URL.Path, StatusCode: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), Wait: d, MaxWait: t.maxWait}
 		}
 		backoff = d
 	}
@@ -144,6 +144,8 @@ type RetryAfterError struct {
 	Request string
 	// StatusCode is the status of the answer, usually 429 or 503.
 	StatusCode int
+	// RetryAfter is the header as the registry sent it.
+	RetryAfter string
 	// Wait is how long the registry asked to wait; MaxWait is the longest
 	// the Client waits.
 	Wait, MaxWait time.Duration
@@ -151,8 +153,8 @@ type RetryAfterError struct {
 
 // Error implements error.
 func (e *RetryAfterError) Error() string {
-	return fmt.Sprintf("registry %s answered %s with %d %s and asked to wait %s before trying again, longer than the %v mab waits",
-		e.Registry, e.Request, e.StatusCode, http.StatusText(e.StatusCode), formatWait(e.Wait), e.MaxWait)
+	return fmt.Sprintf("registry %s answered %s with %d %s and asked to wait %s (Retry-After: %s) before trying again, longer than the %v mab waits",
+		e.Registry, e.Request, e.StatusCode, http.StatusText(e.StatusCode), formatWait(e.Wait), Printable(e.RetryAfter), e.MaxWait)
 }
 
 // formatWait prints d in seconds (as Retry-After gives it) and, when long,
