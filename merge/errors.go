@@ -76,6 +76,22 @@ func (e *AuthError) Error() string {
 // Unwrap lets errors.Is find ErrUnauthorized and errors.As the registry's error.
 func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
 
+// PlainHTTPError is a request over plain HTTP to a host the Client may not
+// speak it to (see WithInsecure, WithInsecureRegistries). It matches
+// ErrPlainHTTP.
+type PlainHTTPError struct {
+	// Host is the host (and port) of the request, e.g. 10.0.0.5:5000.
+	Host string
+}
+
+// Error implements error.
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("%v to %s (not a loopback registry, nor one allowed plain HTTP)", ErrPlainHTTP, Printable(e.Host))
+}
+
+// Unwrap lets errors.Is find ErrPlainHTTP.
+func (e *PlainHTTPError) Unwrap() error { return ErrPlainHTTP }
+
 // OverrideError is a Source's Platform that contradicts the platform its
 // image config declares. It matches ErrPlatformMismatch. WithForce lists the
 // image under Override anyway.

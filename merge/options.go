@@ -41,7 +41,7 @@ type options struct {
 	transport http.RoundTripper
 	jobs      int
 	insecure  bool
-	plainOK   []string // hosts allowed plain HTTP, lower case
+	plainOK   []string // hosts allowed plain HTTP (see PlainHTTPAllowed)
 	attempts  int
 	backoff   time.Duration
 	maxWait   time.Duration
@@ -101,13 +101,11 @@ func WithInsecure(insecure bool) Option {
 // only, each HOST (any port) or HOST:PORT (that port), e.g.
 // registry.local or 10.0.0.5:5000. Requests to other hosts, token servers
 // included, still need HTTPS (or loopback). Repeated, the lists add up.
-// The default is none. A reference to such a registry must also be parsed
+// The default is none. See PlainHTTPAllowed for the matching rule. A reference to such a registry must also be parsed
 // with name.Insecure for go-containerregistry to try plain HTTP at all.
 func WithInsecureRegistries(hosts ...string) Option {
 	return client("WithInsecureRegistries", func(o *options) {
-		for _, h := range hosts {
-			o.plainOK = append(o.plainOK, strings.ToLower(h))
-		}
+		o.plainOK = append(o.plainOK, hosts...)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,7 +45,7 @@ type retrying struct {
 // RoundTrip implements http.RoundTripper.
 func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !t.plain.allows(req.URL) {
-		return nil, fmt.Errorf("%w to %s (not a loopback registry, nor one allowed plain HTTP)", ErrPlainHTTP, req.URL.Host)
+		return nil, &PlainHTTPError{Host: req.URL.Host}
 	}
 	for attempt := 1; ; attempt++ {
 		resp, err := t.once(req, attempt)
@@ -252,22 +253,30 @@ func restartable(err error) bool {
 // always, every registry when all, and the hosts listed.
 type plainHTTP struct {
 	all   bool
-	hosts []string // HOST or HOST:PORT, lower case
+	hosts []string // HOST or HOST:PORT
 }
 
-// allows reports whether plain HTTP to u's host is allowed. A listed HOST
-// allows it on every port, a listed HOST:PORT on that port only.
-func (p plainHTTP) allows(u interface {
-	Hostname() string
-	Port() string
-}) bool {
-	host := strings.ToLower(u.Hostname())
-	if p.all || isLoopback(host) {
+// allows reports whether plain HTTP to u's host is allowed.
+func (p plainHTTP) allows(u *url.URL) bool {
+	return p.all || PlainHTTPAllowed(u.Host, p.hosts...)
+}
+
+// PlainHTTPAllowed reports whether a Client made with
+// WithInsecureRegistries(hosts...) (and without WithInsecure) speaks plain
+// HTTP to registry, a HOST or HOST:PORT as in a reference: when it is on
+// loopback, or listed — a listed HOST on every port, a listed HOST:PORT
+// on that port only. Host names compare without regard to case. A program
+// uses it to decide which references to parse with name.Insecure, so that
+// it and the Client follow one rule.
+func PlainHTTPAllowed(registry string, hosts ...string) bool {
+	u := &url.URL{Host: strings.ToLower(registry)}
+	host := u.Hostname()
+	if isLoopback(host) {
 		return true
 	}
-	hostPort := net.JoinHostPort(host, u.Port())
-	for _, h := range p.hosts {
-		if h == host || h == hostPort || strings.Trim(h, "[]") == host {
+	for _, h := range hosts {
+		e := &url.URL{Host: strings.ToLower(h)}
+		if e.Host == u.Host || (e.Port() == "" && e.Hostname() == host) {
 			return true
 		}
 	}
