@@ -39,7 +39,10 @@ func readTarget(ctx context.Context, s *session, target name.Tag) (*current, err
 			return nil, fmt.Errorf("reading %s to amend it: %w", target, err)
 		}
 		cur.annotations = m.Annotations
-		for _, d := range m.Manifests {
+		for pos, d := range m.Manifests {
+			if err := needDigest(target.String(), pos, d); err != nil {
+				return nil, fmt.Errorf("reading %s to amend it: %w", target, err)
+			}
 			if d.Annotations[AnnotationReferenceType] == attestationManifest {
 				cur.attestations = append(cur.attestations, here(d))
 			} else {

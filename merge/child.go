@@ -64,7 +64,13 @@ func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
 		if err != nil {
 			return resolved{}, err
 		}
-		d, err := imageDescriptor(desc.Descriptor, img)
+		// Size and digest are the served manifest's; so is the media
+		// type, from the manifest rather than the Content-Type.
+		base := desc.Descriptor
+		if mt, err := manifestMediaType(desc.Manifest); err == nil {
+			base.MediaType = mt
+		}
+		d, err := imageDescriptor(base, img)
 		if err != nil {
 			return resolved{}, err
 		}
@@ -92,23 +98,35 @@ func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
 }
 
 // flatten turns the children of an index into children of the new index,
-// reading the images' configs concurrently. Images get their platform from
-// their config; attestations are kept as they are, so their reference
-// digest still names an image that the new index lists.
+// fetching each child's manifest (and, for images, config) concurrently.
+// A child's descriptor must describe the manifest served for it: its
+// size, media type and digest are checked, and a lie is a
+// *DescriptorError. Images get their platform from their config;
+// attestations are kept as they are, so their reference digest still
+// names an image that the new index lists.
 func flatten(ctx context.Context, s *session, idx v1.ImageIndex, src Source) (resolved, error) {
 	m, err := idx.IndexManifest()
 	if err != nil {
 		return resolved{}, err
 	}
 	var r resolved
-	var imgs []v1.Descriptor
-	for _, d := range m.Manifests {
+	// Where each child goes: r.images[i] or r.attestations[i].
+	type slot struct {
+		list *[]child
+		i    int
+	}
+	slots := make([]slot, len(m.Manifests))
+	for pos, d := range m.Manifests {
+		if err := needDigest(src.String(), pos, d); err != nil {
+			return resolved{}, err
+		}
 		c := child{desc: d, source: src.String(), repo: src.Ref.Context()}
 		switch {
 		case d.Annotations[AnnotationReferenceType] == attestationManifest:
+			slots[pos] = slot{&r.attestations, len(r.attestations)}
 			r.attestations = append(r.attestations, c)
 		case d.MediaType.IsImage():
-			imgs = append(imgs, d)
+			slots[pos] = slot{&r.images, len(r.images)}
 			r.images = append(r.images, c)
 		default:
 			return resolved{}, fmt.Errorf("child %s has media type %q: nested indexes are not supported", d.Digest, d.MediaType)
@@ -116,13 +134,26 @@ func flatten(ctx context.Context, s *session, idx v1.ImageIndex, src Source) (re
 	}
 	g, _ := errgroup.WithContext(ctx)
 	g.SetLimit(s.o.jobs)
-	for i, d := range imgs {
+	for pos, d := range m.Manifests {
 		g.Go(func() error {
 			img, err := idx.Image(d.Digest)
 			if err != nil {
+				return childError(src.String(), pos, d, err)
+			}
+			raw, err := img.RawManifest()
+			if err != nil {
+				return childError(src.String(), pos, d, err)
+			}
+			checked, err := described(src.String(), pos, d, raw)
+			if err != nil {
 				return err
 			}
-			r.images[i].desc, err = imageDescriptor(d, img)
+			out := &(*slots[pos].list)[slots[pos].i]
+			if slots[pos].list == &r.attestations {
+				out.desc = checked
+				return nil
+			}
+			out.desc, err = imageDescriptor(checked, img)
 			return err
 		})
 	}
@@ -130,8 +161,16 @@ func flatten(ctx context.Context, s *session, idx v1.ImageIndex, src Source) (re
 }
 
 // imageDescriptor returns base with its platform replaced by the one the
-// image's config declares. Annotations of base are kept.
+// image's config declares. Annotations of base are kept. A config declared
+// larger than MaxConfigSize is not read.
 func imageDescriptor(base v1.Descriptor, img v1.Image) (v1.Descriptor, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return v1.Descriptor{}, fmt.Errorf("reading manifest of %s: %w", base.Digest, err)
+	}
+	if m.Config.Size > MaxConfigSize {
+		return v1.Descriptor{}, &TooLargeError{What: "config", Where: base.Digest.String() + "'s config " + m.Config.Digest.String(), Size: m.Config.Size, Limit: MaxConfigSize}
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("reading config of %s: %w", base.Digest, err)

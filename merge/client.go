@@ -43,8 +43,12 @@ func New(opts ...Option) *Client {
 		base = remote.DefaultTransport
 	}
 	return &Client{
-		o:    o,
-		rt:   &retrying{inner: base, insecure: o.insecure, attempts: o.attempts, backoff: o.backoff, maxWait: o.maxWait},
+		o: o,
+		rt: &retrying{
+			inner: base, plain: plainHTTP{all: o.insecure, hosts: o.plainOK},
+			attempts: o.attempts, backoff: o.backoff, maxWait: o.maxWait,
+			idle: o.idle, deadline: o.deadline,
+		},
 		regs: map[string]*registryAuth{},
 	}
 }

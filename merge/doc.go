@@ -10,7 +10,7 @@
 // (push and pull on a target, pull on sources), so a Merge followed by a
 // Verify pings and authenticates each registry once. Options are of two
 // kinds (see Option): client options (credentials, transport, plain HTTP,
-// retries, concurrency, settling time) are given to New; call options
+// retries, timeouts, concurrency, settling time) are given to New; call options
 // (amend, force, media type, annotations, platforms) to New as defaults or
 // to a call. The package-level Assemble, Merge, Verify and Inspect make a
 // Client for one call.
@@ -24,13 +24,21 @@
 //
 // Credentials come from the Docker config and its helpers through
 // go-containerregistry's default keychain. Requests go over mab's own
-// retrying transport: 408, 429, 5xx and dropped connections are retried
-// with backoff, honouring Retry-After; plain HTTP only to loopback unless
-// WithInsecure.
+// transport: 408, 429, 5xx, dropped connections and timeouts are retried
+// with backoff, honouring Retry-After (see WithRetry); every attempt has an
+// idle (response-header) timeout and, but for blob transfers, a deadline
+// (see WithTimeout); every response body is read under a limit
+// (MaxManifestSize, MaxConfigSize); plain HTTP only to loopback and the
+// hosts of WithInsecureRegistries, unless WithInsecure. A child's size and
+// media type are those of the manifest fetched, and a source index that
+// says otherwise is refused.
 //
 // Errors wrap the sentinels of errors.go, and are typed where a caller
-// needs their data: *AuthError (which registry refused) and *OverrideError
-// (which platforms disagree). They state what went wrong, never what a user
+// needs their data: *AuthError (which registry refused), *OverrideError
+// (which platforms disagree), *DescriptorError (which child lies),
+// *TimeoutError, *RetryAfterError, *TooLargeError and *PlainHTTPError
+// (which registry or host). Registry-supplied text in them has been
+// through Printable. They state what went wrong, never what a user
 // should type: the package knows nothing of BuildKit (it is handed
 // references) nor of any command line (it prints nothing and names no
 // flag); the program that imports it adds that advice.

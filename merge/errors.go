@@ -27,8 +27,20 @@ var (
 	// ErrConcurrentWrite: the target changed under mab while it wrote it.
 	ErrConcurrentWrite = errors.New("target changed by another writer")
 	// ErrPlainHTTP: plain HTTP to a registry that is not on loopback, on a
-	// Client made without WithInsecure.
+	// Client made without WithInsecure and without that registry in
+	// WithInsecureRegistries. The message names the host.
 	ErrPlainHTTP = errors.New("plain HTTP refused")
+	// ErrTimeout: a registry did not answer in time on any attempt (see
+	// WithTimeout). The error is a *TimeoutError, which names the registry.
+	ErrTimeout = errors.New("timed out")
+	// ErrTooLarge: a manifest, index or config over mab's read limits
+	// (MaxManifestSize, MaxConfigSize). The error is a *TooLargeError.
+	ErrTooLarge = errors.New("too large")
+	// ErrBadDescriptor: an index lists a child whose descriptor does not
+	// describe the manifest the registry serves for it (digest, size or
+	// media type), or that has no digest. The error is a *DescriptorError,
+	// which names the child.
+	ErrBadDescriptor = errors.New("descriptor does not match its manifest")
 	// ErrInvalid: the request itself is wrong (bad reference, bad option,
 	// bad platform).
 	ErrInvalid = errors.New("invalid")
@@ -63,6 +75,22 @@ func (e *AuthError) Error() string {
 
 // Unwrap lets errors.Is find ErrUnauthorized and errors.As the registry's error.
 func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
+
+// PlainHTTPError is a request over plain HTTP to a host the Client may not
+// speak it to (see WithInsecure, WithInsecureRegistries). It matches
+// ErrPlainHTTP.
+type PlainHTTPError struct {
+	// Host is the host (and port) of the request, e.g. 10.0.0.5:5000.
+	Host string
+}
+
+// Error implements error.
+func (e *PlainHTTPError) Error() string {
+	return fmt.Sprintf("%v to %s (not a loopback registry, nor one allowed plain HTTP)", ErrPlainHTTP, Printable(e.Host))
+}
+
+// Unwrap lets errors.Is find ErrPlainHTTP.
+func (e *PlainHTTPError) Unwrap() error { return ErrPlainHTTP }
 
 // OverrideError is a Source's Platform that contradicts the platform its
 // image config declares. It matches ErrPlatformMismatch. WithForce lists the

@@ -12,9 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// MaxManifestSize is the largest manifest registries accept (4 MiB).
-const MaxManifestSize = 4 << 20
-
 // Index is an index assembled and not (yet) pushed.
 type Index struct {
 	Target    name.Tag
@@ -159,7 +156,7 @@ func build(o options, target name.Tag, images, atts []child, base *current) (*In
 		return nil, fmt.Errorf("encoding index: %w", err)
 	}
 	if len(raw) > MaxManifestSize {
-		return nil, fmt.Errorf("index of %d bytes is over the registries' limit of %d", len(raw), MaxManifestSize)
+		return nil, &TooLargeError{What: "index", Where: target.String(), Size: int64(len(raw)), Limit: MaxManifestSize}
 	}
 	d, _, err := v1.SHA256(bytesReader(raw))
 	if err != nil {

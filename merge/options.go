@@ -13,8 +13,8 @@ import (
 // Option configures a Client or one call of it. There are two kinds, and
 // each option's doc comment says which it is:
 //
-//   - Client options (WithKeychain, WithTransport, WithInsecure, WithRetry,
-//     WithJobs, WithSettle) shape how the Client talks to registries. They
+//   - Client options (WithKeychain, WithTransport, WithInsecure,
+//     WithInsecureRegistries, WithRetry, WithTimeout, WithJobs, WithSettle) shape how the Client talks to registries. They
 //     are given to New; a method of Client refuses them with ErrInvalid,
 //     since its connections are already made with the Client's.
 //   - Call options (WithAmend, WithForce, WithMediaType, WithAnnotations,
@@ -41,9 +41,12 @@ type options struct {
 	transport http.RoundTripper
 	jobs      int
 	insecure  bool
+	plainOK   []string // hosts allowed plain HTTP (see PlainHTTPAllowed)
 	attempts  int
 	backoff   time.Duration
 	maxWait   time.Duration
+	idle      time.Duration
+	deadline  time.Duration
 	settle    time.Duration
 	// Call options.
 	amend       bool
@@ -83,26 +86,63 @@ func WithJobs(n int) Option {
 	return client("WithJobs", func(o *options) { o.jobs = max(n, 1) })
 }
 
-// WithInsecure (client option) allows plain HTTP to any registry. Without
-// it plain HTTP is used only for loopback registries (localhost,
-// 127.0.0.0/8, ::1), even for the private addresses go-containerregistry
-// would otherwise speak HTTP to; other requests fail with ErrPlainHTTP.
+// WithInsecure (client option) allows plain HTTP to every registry and
+// token server the Client talks to, and so sends them credentials in the
+// clear. Without it (the default) plain HTTP is used only for loopback
+// registries (localhost, 127.0.0.0/8, ::1) and those of
+// WithInsecureRegistries, even for the private addresses
+// go-containerregistry would otherwise speak HTTP to; other requests fail
+// with ErrPlainHTTP, naming the host.
 func WithInsecure(insecure bool) Option {
 	return client("WithInsecure", func(o *options) { o.insecure = insecure })
 }
 
+// WithInsecureRegistries (client option) allows plain HTTP to these hosts
+// only, each HOST (any port) or HOST:PORT (that port), e.g.
+// registry.local or 10.0.0.5:5000. Requests to other hosts, token servers
+// included, still need HTTPS (or loopback). Repeated, the lists add up.
+// The default is none. See PlainHTTPAllowed for the matching rule. A reference to such a registry must also be parsed
+// with name.Insecure for go-containerregistry to try plain HTTP at all.
+func WithInsecureRegistries(hosts ...string) Option {
+	return client("WithInsecureRegistries", func(o *options) {
+		o.plainOK = append(o.plainOK, hosts...)
+	})
+}
+
 // WithRetry (client option) sets how often a request that failed with 408,
-// 429, a 5xx or a dropped connection is tried (attempts, at least 1) and
-// the first wait, doubled for each retry. A Retry-After header replaces the
-// wait, up to one minute; a longer one is not waited for. The default is 5
-// attempts from 500ms.
+// 429, a 5xx, a dropped connection or a timeout (see WithTimeout) is sent
+// (attempts, at least 1), and the first wait, doubled for each retry. A
+// Retry-After header replaces the wait, up to one minute; a longer one is
+// not waited for, and the request fails with a *RetryAfterError. The
+// default is 5 attempts from 500ms: 5 requests in all, over 7.5s of
+// waiting. A blob upload whose streamed body cannot be sent again is not
+// retried request by request; go-containerregistry restarts the whole
+// upload once instead.
 func WithRetry(attempts int, first time.Duration) Option {
 	return client("WithRetry", func(o *options) { o.attempts, o.backoff = max(attempts, 1), first })
 }
 
+// WithTimeout (client option) sets the timeouts of each attempt of each
+// registry request. idle is the longest an attempt may go without a byte
+// moving: from the request sent to the response headers (the
+// response-header timeout) and between reads of the body. request is the
+// deadline of a whole attempt, body included, for every request but blob
+// transfers (layers and configs, and the redirects to the storage that
+// serves them), which have the idle timeout only, so a large layer that
+// keeps moving is never cut. An attempt that times out is retried like a
+// dropped connection (see WithRetry); when none is left the error is a
+// *TimeoutError naming the registry. The defaults are 30s idle and 2
+// minutes per request: with the default retries, a registry that accepts
+// connections and never answers fails a call within about 2.6 minutes
+// (5 × 30s + 7.5s). 0 turns a timeout off.
+func WithTimeout(idle, request time.Duration) Option {
+	return client("WithTimeout", func(o *options) { o.idle, o.deadline = max(idle, 0), max(request, 0) })
+}
+
 // WithSettle (client option) sets how long an amend waits after its
 // read-back before it checks once more that no concurrent amend replaced
-// its index with one that lacks its platforms. The default is 500ms; 0
+// its index with one that lacks its platforms or lists other images for
+// them. The default is 500ms; 0
 // skips the check.
 func WithSettle(d time.Duration) Option {
 	return client("WithSettle", func(o *options) { o.settle = d })
@@ -142,6 +182,8 @@ func defaults() options {
 		attempts:  5,
 		backoff:   500 * time.Millisecond,
 		maxWait:   time.Minute,
+		idle:      30 * time.Second,
+		deadline:  2 * time.Minute,
 		settle:    500 * time.Millisecond,
 		mediaType: MediaTypeAuto,
 	}

@@ -26,9 +26,11 @@ func ParsePlatform(s string) (v1.Platform, error) {
 
 // FormatPlatform prints p as os/arch[/variant], with the OS version and
 // features when present, e.g. windows(10.0.17763)/amd64. A nil p is
-// unknown/unknown.
+// unknown/unknown. The result is safe to print on a terminal: a field with
+// control characters (a registry's config may hold any) is escaped by
+// Printable.
 func FormatPlatform(p *v1.Platform) string {
-	return platform.FormatAll(toOCI(p))
+	return Printable(platform.FormatAll(toOCI(p)))
 }
 
 // platformKey identifies a platform for duplicate detection and for

@@ -43,7 +43,8 @@ type Published struct {
 // again, and the target is read just before the write, right after it, and
 // once more after a short settling time (see WithSettle). If another writer
 // changed it before the write, or replaced it afterwards with an index that
-// lacks one of the platforms mab added, the merge starts over from a fresh
+// lacks one of the platforms mab added or lists another image for one, the
+// merge starts over from a fresh
 // read (up to 5 times, after a random pause), so no platform is lost to a
 // concurrent amend. Registries offer no compare-and-swap: this narrows the
 // race to writes further apart than the settling time, it cannot close it.
@@ -127,11 +128,13 @@ func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []
 	return pub, nil
 }
 
-// settle waits s.o.settle and checks that target still lists a child for
-// each platform of images: another amend that had checked the target before
-// mab's write may have written its own index just after it. A later index
-// that lists those platforms (even with other images) is someone else's
-// newer amend, and is left alone.
+// settle waits s.o.settle and checks that target still lists, for each
+// platform of images, the very image mab wrote for it: another amend that
+// had read the target before mab's write may have written its own index
+// just after it, putting back the image mab replaced, or dropping the
+// platform. Either is ErrConcurrentWrite, and the merge starts over from a
+// fresh read. A later index that lists mab's images (with other platforms
+// added or changed) is someone else's newer amend, and is left alone.
 func settle(ctx context.Context, s *session, target name.Tag, wrote v1.Hash, images []child) error {
 	if s.o.settle <= 0 {
 		return nil
@@ -147,13 +150,16 @@ func settle(ctx context.Context, s *session, target name.Tag, wrote v1.Hash, ima
 	if err != nil {
 		return err
 	}
-	listed := map[string]bool{}
+	listed := map[string]v1.Hash{}
 	for _, c := range cur.images {
-		listed[platformKey(c.desc.Platform)] = true
+		listed[platformKey(c.desc.Platform)] = c.desc.Digest
 	}
 	for _, c := range images {
-		if !listed[platformKey(c.desc.Platform)] {
+		switch d, ok := listed[platformKey(c.desc.Platform)]; {
+		case !ok:
 			return fmt.Errorf("%w: %s was replaced by %s, which lacks %s", ErrConcurrentWrite, wrote, now, FormatPlatform(c.desc.Platform))
+		case d != c.desc.Digest:
+			return fmt.Errorf("%w: %s was replaced by %s, which lists %s for %s instead of %s", ErrConcurrentWrite, wrote, now, d, FormatPlatform(c.desc.Platform), c.desc.Digest)
 		}
 	}
 	return nil
@@ -191,9 +197,9 @@ func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children
 		}
 		g.Go(func() error {
 			from := ch.repo.Digest(ch.desc.Digest.String())
-			img, err := remote.Image(from, s.remote(ctx, from)...)
+			img, err := remote.Image(from, s.copying(ctx, from)...)
 			if err == nil {
-				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.remote(ctx, target)...)
+				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.copying(ctx, target)...)
 			}
 			if err != nil {
 				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(target.Registry, err))

@@ -82,7 +82,7 @@ func TestRetryingRefusesPlainHTTPOffLoopback(t *testing.T) {
 			t.Errorf("%s: %v (loopback is allowed)", u, err)
 		}
 	}
-	rt.insecure = true
+	rt.plain.all = true
 	if _, err := rt.RoundTrip(httptest.NewRequest(http.MethodGet, "http://10.0.0.5:5000/v2/", nil)); err != nil {
 		t.Errorf("with insecure: %v", err)
 	}

@@ -141,16 +141,25 @@ func covers(h, w string) bool {
 	return true
 }
 
-// remote returns the options of a go-containerregistry call on ref: the
-// registry's authenticated transport, used as it is (no second retry
-// layer, no second ping). go-containerregistry still restarts a whole blob
-// upload, whose streamed body mab's transport cannot replay; once is
-// enough on top of mab's own retries of each request.
+// remote returns the options of a go-containerregistry call on ref that
+// reads manifests and configs only: its blob reads are limited to
+// MaxConfigSize (see limit.go).
 func (s *session) remote(ctx context.Context, ref name.Reference) []remote.Option {
+	return s.copying(configsOnly(ctx), ref)
+}
+
+// copying returns the options of a go-containerregistry call on ref that
+// may move layers: the registry's authenticated transport, used as it is
+// (no second retry layer, no second ping). go-containerregistry's writer
+// still retries a whole operation when restartable says so: only a blob
+// upload whose streamed body mab's transport could not send again, and
+// then once.
+func (s *session) copying(ctx context.Context, ref name.Reference) []remote.Option {
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithTransport(s.transports[ref.Context().RegistryStr()]),
 		remote.WithJobs(s.o.jobs),
 		remote.WithRetryBackoff(remote.Backoff{Duration: s.o.backoff, Factor: 2, Steps: 2}),
+		remote.WithRetryPredicate(restartable),
 	}
 }

@@ -44,7 +44,7 @@ func (c *Client) Verify(ctx context.Context, ref name.Reference, want v1.Hash) e
 			continue
 		}
 		g.Go(func() error {
-			errs[i] = checkChild(idx, d)
+			errs[i] = checkChild(ref.String(), i, idx, d)
 			return nil
 		})
 	}
@@ -55,11 +55,23 @@ func (c *Client) Verify(ctx context.Context, ref name.Reference, want v1.Hash) e
 	return nil
 }
 
-// checkChild compares the platform d is listed under with its config's.
-func checkChild(idx v1.ImageIndex, d v1.Descriptor) error {
+// checkChild checks child pos of the index at ref: its descriptor against
+// the manifest served, and the platform it is listed under against its
+// config's.
+func checkChild(ref string, pos int, idx v1.ImageIndex, d v1.Descriptor) error {
+	if err := needDigest(ref, pos, d); err != nil {
+		return err
+	}
 	img, err := idx.Image(d.Digest)
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.Digest, err)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.Digest, err)
+	}
+	if _, err := described(ref, pos, d, raw); err != nil {
+		return err
 	}
 	actual, err := imageDescriptor(d, img)
 	if err != nil {

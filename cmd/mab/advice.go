@@ -15,8 +15,34 @@ import (
 // package (builder, emulation, merge) says what happened in typed errors,
 // and only the command line, here, knows its flags. command is the
 // subcommand the advice is for: build, install, uninstall, merge, inspect.
+// The error it returns prints registry-supplied text escaped (see
+// printable).
 func advise(err error, command string) error {
-	return adviseMerge(adviseBuilder(emulationAdvice(err, command)))
+	return printable(adviseMerge(adviseBuilder(emulationAdvice(err, command))))
+}
+
+// printableError is an error whose message is safe for a terminal: each
+// line through merge.Printable, the lines kept (main folds them). It
+// unwraps to the error it shows.
+type printableError struct{ err error }
+
+func (e printableError) Error() string {
+	lines := strings.Split(e.err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = merge.Printable(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (e printableError) Unwrap() error { return e.err }
+
+// printable returns err with a message safe for a terminal: a registry's
+// error text, a platform or a media type may hold escape sequences.
+func printable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return printableError{err}
 }
 
 // adviseBuilder adds to an error of package builder what the user can do
@@ -90,8 +116,12 @@ func adviseMerge(err error) error {
 	if errors.As(err, &override) {
 		advice = append(advice, fmt.Sprintf("pass --force to list it as %s anyway", merge.FormatPlatform(&override.Override)))
 	}
-	if errors.Is(err, merge.ErrPlainHTTP) {
-		advice = append(advice, "pass --insecure to allow it")
+	var plain *merge.PlainHTTPError
+	switch {
+	case errors.As(err, &plain):
+		advice = append(advice, fmt.Sprintf("pass --insecure-registry %s to allow plain HTTP to it", plain.Host))
+	case errors.Is(err, merge.ErrPlainHTTP):
+		advice = append(advice, "pass --insecure-registry HOST to allow plain HTTP to it")
 	}
 	if errors.Is(err, merge.ErrDockerList) {
 		advice = append(advice, "use --media-type oci or auto")

@@ -35,7 +35,7 @@ func TestRefusedRegistryNamesDockerLogin(t *testing.T) {
 }
 
 func TestAdviseMerge(t *testing.T) {
-	plain := fmt.Errorf("pushing: %w to 10.0.0.5:5000 (not a loopback registry)", merge.ErrPlainHTTP)
+	plain := fmt.Errorf("pushing: %w", &merge.PlainHTTPError{Host: "10.0.0.5:5000"})
 	auth := &merge.AuthError{Registry: "index.docker.io", StatusCode: http.StatusUnauthorized}
 	cases := []struct {
 		err  error
@@ -43,9 +43,9 @@ func TestAdviseMerge(t *testing.T) {
 	}{
 		{nil, ""},
 		{errors.New("other"), "other"},
-		{plain, "; pass --insecure to allow it"},
+		{plain, "; pass --insecure-registry 10.0.0.5:5000 to allow plain HTTP to it"},
 		{auth, "(401 Unauthorized); log in with `docker login`"},
-		{errors.Join(plain, auth), "; log in with `docker login`; pass --insecure to allow it"},
+		{errors.Join(plain, auth), "; log in with `docker login`; pass --insecure-registry 10.0.0.5:5000 to allow plain HTTP to it"},
 		{fmt.Errorf("a: %w", merge.ErrDockerList), "; use --media-type oci or auto"},
 		{fmt.Errorf("a: %w", merge.ErrOverrideOfIndex), "; use --platform to pick its platforms"},
 	}

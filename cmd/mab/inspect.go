@@ -13,7 +13,8 @@ import (
 
 func newInspectCmd() *cobra.Command {
 	var format string
-	var insecure, verify bool
+	var verify bool
+	var plain plainHTTPFlags
 	cmd := &cobra.Command{
 		Use:   "inspect [flags] REF",
 		Short: "Show the platforms of a tag",
@@ -22,27 +23,34 @@ its platform, digest, size and media type; attestation manifests are shown
 as such. For a single image, its own platform.
 
 --format raw prints the manifest exactly as the registry serves it.
---verify also reads each child's config and fails (exit 1) when one does
-not declare the platform it is listed under.`,
+--verify also reads each child's manifest and config and fails (exit 1)
+when a descriptor does not match its manifest or a config does not
+declare the platform it is listed under.
+
+Text the registry supplies (platforms, media types, annotations) is shown
+with control characters escaped (\x1b), in the table and in errors;
+--format raw prints the registry's bytes as they are.
+
+Plain HTTP is used for loopback registries, those named with
+--insecure-registry, and, with --insecure, every registry of the command.`,
 		Example: `  mab inspect registry.example.com/app:1.4
   mab inspect --format json registry.example.com/app:1.4
   mab inspect --format raw registry.example.com/app:1.4 | jq .
   mab inspect --verify registry.example.com/app:1.4
-  mab inspect --insecure 10.0.0.5:5000/hello:dev`,
+  mab inspect --insecure-registry 10.0.0.5:5000 10.0.0.5:5000/hello:dev`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" && format != "raw" {
 				return fmt.Errorf("invalid --format %q: want table, json or raw", format)
 			}
-			var opts []name.Option
-			if insecure {
-				opts = append(opts, name.Insecure)
+			if err := plain.check(); err != nil {
+				return err
 			}
-			ref, err := name.ParseReference(args[0], opts...)
+			ref, err := name.ParseReference(args[0], plain.nameOptions(args[0])...)
 			if err != nil {
 				return fmt.Errorf("invalid reference %q: %w", args[0], err)
 			}
-			client := merge.New(merge.WithInsecure(insecure))
+			client := merge.New(plain.options()...)
 			l, err := client.Inspect(cmd.Context(), ref)
 			if err != nil {
 				return advise(err, "inspect")
@@ -65,21 +73,23 @@ not declare the platform it is listed under.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table, json or raw")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP to registries that are not on loopback")
+	plain.add(cmd.Flags())
 	cmd.Flags().BoolVar(&verify, "verify", false, "check each child's config against the platform it is listed under; exit 1 on a mismatch")
 	return cmd
 }
 
+// printListing prints l as a table. Every registry-supplied string goes
+// through merge.Printable (the platforms already have).
 func printListing(w io.Writer, l *merge.Listing) {
-	fmt.Fprintf(w, "%s\n%s  %s  %d bytes\n\n", l.Ref, l.Digest, l.MediaType, l.Size)
+	fmt.Fprintf(w, "%s\n%s  %s  %d bytes\n\n", merge.Printable(l.Ref), l.Digest, merge.Printable(string(l.MediaType)), l.Size)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tDIGEST\tSIZE\tMEDIA TYPE")
 	for _, c := range l.Children {
 		plat := c.Platform
 		if c.Attestation {
-			plat = "attestation for " + shortDigest(c.ReferenceOf)
+			plat = "attestation for " + merge.Printable(shortDigest(c.ReferenceOf))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", plat, c.Digest, c.Size, c.MediaType)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", plat, c.Digest, c.Size, merge.Printable(string(c.MediaType)))
 	}
 	tw.Flush()
 }

@@ -21,7 +21,7 @@ type mergeFlags struct {
 	annotations []string
 	platforms   []string
 	dryRun      bool
-	insecure    bool
+	plain       plainHTTPFlags
 	force       bool
 	format      string
 }
@@ -49,9 +49,15 @@ and its digest compared. On any earlier error TARGET is left unchanged.
 Docker v2 manifest and no --annotation is given, an OCI index otherwise.
 
 Credentials come from the Docker config and its credential helpers
-(docker login). Plain HTTP is used for loopback registries only, unless
---insecure. Requests failing with 408, 429 or 5xx are retried, honouring
-Retry-After.
+(docker login). Plain HTTP is used for loopback registries, for those named
+with --insecure-registry, and, with --insecure, for every registry and
+token server of the command. Requests failing with 408, 429, 5xx, a dropped
+connection or a timeout are sent at most 5 times in all, honouring a
+Retry-After of up to 1 minute (a longer one fails at once, saying so). A
+registry that sends nothing for 30 s, or takes over 2 minutes for a request
+other than a blob transfer, times out. Manifests and indexes over 4 MiB and
+configs over 8 MiB are refused, and so is a source index whose child
+descriptor (digest, size, media type) does not match the manifest served.
 
 --amend keeps the platforms already at TARGET and replaces those the
 sources provide; if another job changes TARGET meanwhile, mab starts over
@@ -81,7 +87,7 @@ whatever --format says.`,
 				return err
 			}
 			ctx := cmd.Context()
-			client := merge.New(merge.WithInsecure(f.insecure))
+			client := merge.New(f.plain.options()...)
 			if f.dryRun {
 				idx, err := client.Assemble(ctx, target, sources, opts...)
 				if err != nil {
@@ -106,7 +112,7 @@ whatever --format says.`,
 	fl.StringArrayVar(&f.annotations, "annotation", nil, "index annotation KEY=VALUE (OCI index only; repeatable)")
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms of the sources (comma-separated or repeated)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the index that would be pushed, push nothing")
-	fl.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP to registries that are not on loopback")
+	f.plain.add(fl)
 	fl.BoolVar(&f.force, "force", false, "let a SOURCE=PLATFORM override win over the image config")
 	fl.StringVar(&f.format, "format", "digest", "result format: digest, table or json")
 	cmd.MarkFlagRequired("tag")
@@ -114,15 +120,15 @@ whatever --format says.`,
 }
 
 // plan checks every flag and argument before any registry is dialled, and
-// returns the options of the merge call (--insecure is the client's).
+// returns the options of the merge call (--insecure and
+// --insecure-registry are the client's).
 // Platforms, of --platform and of SOURCE=PLATFORM, follow the rules of
 // `mab build --platform`.
 func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Option, error) {
-	var nameOpts []name.Option
-	if f.insecure {
-		nameOpts = append(nameOpts, name.Insecure)
+	if err := f.plain.check(); err != nil {
+		return name.Tag{}, nil, nil, err
 	}
-	target, err := name.NewTag(f.target, nameOpts...)
+	target, err := name.NewTag(f.target, f.plain.nameOptions(f.target)...)
 	if err != nil {
 		return name.Tag{}, nil, nil, fmt.Errorf("invalid --tag %q (want REGISTRY/REPO:TAG): %w", f.target, err)
 	}
@@ -158,7 +164,7 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 	}
 	sources := make([]merge.Source, len(args))
 	for i, a := range args {
-		if sources[i], err = merge.ParseSource(a, nameOpts...); err != nil {
+		if sources[i], err = merge.ParseSource(a, f.plain.nameOptions(a)...); err != nil {
 			return name.Tag{}, nil, nil, err
 		}
 	}
