@@ -56,9 +56,11 @@ type Request struct {
 	// Attest turns on attestations: "provenance" and "sbom" map to the
 	// values of BuildKit's attest:provenance and attest:sbom options.
 	Attest map[string]string
-	// Insecure lets BuildKit push to and pull from a plain-HTTP registry.
-	Insecure bool
-	Targets  []Target
+	// Insecure lets BuildKit push to and pull from plain-HTTP registries:
+	// the targets' and the caches'. InsecurePush does it for the targets'
+	// registry only.
+	Insecure, InsecurePush bool
+	Targets                []Target
 	// Limit, when not nil, bounds the solves running at once, across every
 	// builder that shares it: each solve holds one slot.
 	Limit chan struct{}
@@ -207,7 +209,7 @@ func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 		return bkclient.ExportEntry{Type: "moby", Attrs: attrs}
 	}
 	attrs["push"] = "true"
-	if req.Insecure {
+	if req.Insecure || req.InsecurePush {
 		attrs["registry.insecure"] = "true"
 	}
 	return bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs}

@@ -10,6 +10,7 @@ import (
 
 func newBuildCmd() *cobra.Command {
 	var o pipeline.Options
+	var plain plainHTTPFlags
 	cmd := &cobra.Command{
 		Use:   "build [flags] CONTEXT",
 		Short: "Build, push and merge one image per platform",
@@ -49,6 +50,10 @@ and the summary go to stderr.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ContextDir = args[0]
+			if err := plain.check(); err != nil {
+				return err
+			}
+			o.Insecure, o.InsecureRegistries = plain.all, plain.hosts
 			plan, err := pipeline.NewPlan(o, os.Getenv)
 			if err != nil {
 				return err
@@ -71,7 +76,7 @@ and the summary go to stderr.`,
 	f.StringVarP(&o.Dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment)")
 	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker (default $BUILDKIT_HOST, then see `mab builder`)")
-	f.BoolVar(&o.Insecure, "insecure", false, "allow a plain-HTTP registry")
+	plain.add(f)
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
 	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")
 	f.StringVar(&o.Target, "target", "", "build this stage of the Dockerfile")

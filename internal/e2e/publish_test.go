@@ -157,3 +157,26 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// TestInsecureRegistryAllowsOnlyTheNamedRegistry builds through the real
+// BuildKit with --insecure-registry naming the environment's registry
+// instead of the global --insecure.
+func TestInsecureRegistryAllowsOnlyTheNamedRegistry(t *testing.T) {
+	e := testenv.Get(t)
+	repo := uniqueRepo(e, "insecreg")
+	dir := t.TempDir()
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\n")
+	r := e.Run(t, "build", "--insecure-registry", e.Registry, "--progress", "quiet", "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "-t", repo+":1", dir)
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	d, err := remote.Head(mustRef(t, repo+":1"))
+	if err != nil || strings.TrimSpace(r.Stdout) != d.Digest.String() {
+		t.Errorf("stdout %q, tag %v (%v)", r.Stdout, d, err)
+	}
+	bad := e.Run(t, "build", "--insecure-registry", "reg/x", "--platform", "linux/amd64", "-t", repo+":2", dir)
+	if bad.ExitCode != 1 || !strings.Contains(bad.Stderr, "invalid --insecure-registry") {
+		t.Errorf("a bad --insecure-registry: exit %d, %s", bad.ExitCode, bad.Stderr)
+	}
+}

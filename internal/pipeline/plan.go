@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/internal/platform"
+	"github.com/mab-build/mab/merge"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -36,7 +37,11 @@ type Options struct {
 	// whatever builder.Discover finds.
 	Builder  string
 	Insecure bool
-	Progress string
+	// InsecureRegistries allow plain HTTP to these registries only
+	// (HOST or HOST:PORT): the final tag's, for BuildKit's push and mab's
+	// merge; loopback registries are allowed by the merge anyway.
+	InsecureRegistries []string
+	Progress           string
 	// Suffix is the arch tag template; empty means DefaultSuffix.
 	Suffix string
 
@@ -70,8 +75,13 @@ type Plan struct {
 	DockerfileName string
 	BuildArgs      map[string]string
 	Builder        string
-	Insecure       bool
-	Progress       string
+	// Insecure allows plain HTTP to every registry (--insecure);
+	// InsecureRegistries to those only; plainFinal says whether the final
+	// tag's registry is one mab may speak plain HTTP to (BuildKit's push).
+	Insecure           bool
+	InsecureRegistries []string
+	plainFinal         bool
+	Progress           string
 	// Build holds the solve options shared by every platform, parsed.
 	Build builder.Request
 	// Nodes send platforms to their own builders, in the order given.
@@ -98,7 +108,11 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return nil, fmt.Errorf("no tag given: pass -t REGISTRY/REPO:TAG")
 	}
 	var nameOpts []name.Option
-	if o.Insecure {
+	plainFinal := o.Insecure
+	if r, err := name.ParseReference(o.Tag); err == nil && len(o.InsecureRegistries) > 0 {
+		plainFinal = plainFinal || merge.PlainHTTPAllowed(r.Context().RegistryStr(), o.InsecureRegistries...)
+	}
+	if plainFinal {
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	if i := strings.LastIndex(o.Tag, ":"); i > strings.LastIndex(o.Tag, "/") && len(o.Tag)-i-1 > 128 {
@@ -116,11 +130,13 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{
-		Final:    final,
-		Targets:  targets,
-		Builder:  o.Builder,
-		Insecure: o.Insecure,
-		Progress: o.Progress,
+		Final:              final,
+		Targets:            targets,
+		Builder:            o.Builder,
+		Insecure:           o.Insecure,
+		InsecureRegistries: o.InsecureRegistries,
+		plainFinal:         plainFinal,
+		Progress:           o.Progress,
 	}
 	p.Emulators = o.Emulators
 	if p.Progress == "" {
@@ -274,7 +290,7 @@ func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target
 func (p *Plan) parseBuild(o Options) error {
 	b := builder.Request{
 		ContextDir: p.ContextDir, DockerfileDir: p.DockerfileDir, DockerfileName: p.DockerfileName,
-		BuildArgs: p.BuildArgs, Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Insecure: p.Insecure,
+		BuildArgs: p.BuildArgs, Target: o.Target, NoCache: o.NoCache, Pull: o.Pull, Insecure: p.Insecure, InsecurePush: p.plainFinal,
 	}
 	var err error
 	if b.Labels, err = keyValues("--label", o.Labels); err != nil {

@@ -197,3 +197,26 @@ func TestAttestationFlag(t *testing.T) {
 		t.Error("--sbom maybe accepted")
 	}
 }
+
+func TestInsecureRegistryCoversOnlyTheListedRegistry(t *testing.T) {
+	ctx := newContext(t)
+	for _, c := range []struct {
+		tag   string
+		hosts []string
+		plain bool
+	}{
+		{"reg.internal:5000/app:1", []string{"reg.internal:5000"}, true},
+		{"reg.internal:5000/app:1", []string{"reg.internal"}, true},
+		{"reg.internal:5000/app:1", []string{"other.internal:5000"}, false},
+		{"registry.example.com/app:1", nil, false},
+	} {
+		p, err := NewPlan(Options{Platforms: []string{"linux/amd64"}, Tag: c.tag, ContextDir: ctx, InsecureRegistries: c.hosts}, noenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Build.InsecurePush != c.plain || (p.Final.Scheme() == "http") != c.plain || p.Build.Insecure {
+			t.Errorf("%s with %v: push insecure %v, scheme %s, caches insecure %v; want plain HTTP %v for the push only",
+				c.tag, c.hosts, p.Build.InsecurePush, p.Final.Scheme(), p.Build.Insecure, c.plain)
+		}
+	}
+}
