@@ -67,6 +67,9 @@ type Rule struct {
 	Method string
 	// Path is a regular expression the request path must match; "" matches any.
 	Path string
+	// After is how many matching requests pass through before the fault
+	// applies (a read that must succeed before the one that fails).
+	After int
 	// Times is how many matching requests get the fault; 0 means every one.
 	Times int
 	// Fault is what to do with them.
@@ -94,8 +97,9 @@ type Proxy struct {
 
 type rule struct {
 	Rule
-	path *regexp.Regexp
-	used int
+	path   *regexp.Regexp
+	used   int
+	passed int
 }
 
 // New starts a proxy on 127.0.0.1 in front of upstream, a host:port or a
@@ -171,6 +175,10 @@ func (p *Proxy) match(r *http.Request) *Fault {
 	var f *Fault
 	for _, ru := range p.rules {
 		if (ru.Method == "" || ru.Method == r.Method) && ru.path.MatchString(r.URL.Path) && (ru.Times == 0 || ru.used < ru.Times) {
+			if ru.passed < ru.After {
+				ru.passed++
+				break
+			}
 			ru.used++
 			f = &ru.Fault
 			entry.Fault = f.name

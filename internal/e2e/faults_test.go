@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/mab-build/mab/internal/testenv"
+	"github.com/mab-build/mab/internal/testenv/faultproxy"
+)
+
+// buildThrough runs `mab build` of a one-line Dockerfile (label v) for
+// linux/amd64 to repo:1 on the proxy's host.
+func buildThrough(t *testing.T, e testenv.Env, px *faultproxy.Proxy, repo, v string) testenv.Result {
+	t.Helper()
+	dir := t.TempDir()
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\n")
+	return e.Run(t, "build", "--progress", "quiet", "--platform", "linux/amd64", "--label", "v="+v,
+		"--build-arg", "BASE="+e.Base(), "-t", px.Host()+"/"+repo+":1", dir)
+}
+
+func TestIndexPutFailingTwiceIsRetried(t *testing.T) {
+	e := testenv.Get(t)
+	px := faultproxy.New("http://" + e.Registry)
+	t.Cleanup(px.Close)
+	repo := strings.TrimPrefix(uniqueRepo(e, "putretry"), e.Registry+"/")
+	index := "/v2/" + repo + "/manifests/1$"
+	px.Add(faultproxy.Rule{Method: http.MethodPut, Path: index, Times: 2, Fault: faultproxy.Status(http.StatusInternalServerError)})
+	r := buildThrough(t, e, px, repo, "1")
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if n := px.Count(http.MethodPut, index); n != 3 {
+		t.Errorf("%d index PUTs, want 3 (two 500s, then the write)", n)
+	}
+	d, err := remote.Head(mustRef(t, e.Registry+"/"+repo+":1"))
+	if err != nil || d.Digest.String() != strings.TrimSpace(r.Stdout) {
+		t.Errorf("the registry holds %v (%v), mab printed %q", d, err, r.Stdout)
+	}
+}
+
+func TestFailedReadBackRestoresEarlierIndex(t *testing.T) {
+	e := testenv.Get(t)
+	px := faultproxy.New("http://" + e.Registry)
+	t.Cleanup(px.Close)
+	repo := strings.TrimPrefix(uniqueRepo(e, "restore"), e.Registry+"/")
+	first := buildThrough(t, e, px, repo, "1")
+	if first.ExitCode != 0 {
+		t.Fatalf("first build: exit %d:\n%s", first.ExitCode, first.Stderr)
+	}
+	before := strings.TrimSpace(first.Stdout)
+	// The second build's snapshot of the tag reads it; its read-back after
+	// the write is refused.
+	index := "/v2/" + repo + "/manifests/1$"
+	px.Add(faultproxy.Rule{Method: http.MethodGet, Path: index, After: 1, Fault: faultproxy.Status(http.StatusNotFound)})
+	second := buildThrough(t, e, px, repo, "2")
+	if second.ExitCode != 1 {
+		t.Fatalf("exit %d, want 1 (the tag put back):\n%s", second.ExitCode, second.Stderr)
+	}
+	if want := "put the earlier index " + before + " back under " + px.Host() + "/" + repo + ":1"; !strings.Contains(testenv.LastLine(second.Stderr), want) {
+		t.Errorf("last line %q lacks %q", testenv.LastLine(second.Stderr), want)
+	}
+	if second.Stdout != "" {
+		t.Errorf("stdout %q: no digest may be printed for a tag that was put back", second.Stdout)
+	}
+	d, err := remote.Head(mustRef(t, e.Registry+"/"+repo+":1"))
+	if err != nil || d.Digest.String() != before {
+		t.Errorf("the tag holds %v (%v), want the earlier %s", d, err, before)
+	}
+	if n := px.Count(http.MethodPut, index); n != 3 {
+		t.Errorf("%d index PUTs, want 3 (first build, second build, restore)", n)
+	}
+}
