@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
@@ -262,16 +264,27 @@ func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target
 	if err != nil {
 		return nil, fmt.Errorf("invalid --suffix %q: %w", suffix, err)
 	}
+	if tmpl.Tree != nil && loops(tmpl.Tree.Root) {
+		return nil, fmt.Errorf("invalid --suffix %q: range and template actions are not allowed", suffix)
+	}
 	out := make([]Target, 0, len(plats))
 	seen := map[string]string{}
 	for _, p := range plats {
-		var b bytes.Buffer
-		if err := tmpl.Execute(&b, suffixData{Tag: final.TagStr(), OS: p.OS, Arch: p.Architecture, Variant: p.Variant}); err != nil {
+		b := &limitedBuffer{max: maxRendered}
+		plat := platform.Format(p)
+		err := tmpl.Execute(b, suffixData{Tag: final.TagStr(), OS: p.OS, Arch: p.Architecture, Variant: p.Variant})
+		if errors.Is(err, errTooLong) || len(b.String()) > 128 {
+			return nil, fmt.Errorf("arch tag for %s is too long (%q…): registries accept at most 128 characters", plat, b.String()[:32])
+		}
+		if err != nil {
 			return nil, fmt.Errorf("invalid --suffix %q: %w", suffix, err)
 		}
 		tag := b.String()
-		plat := platform.Format(p)
 		if err := checkTag(final.Context(), tag); err != nil {
+			if bad := (*name.ErrBadName)(nil); errors.As(err, &bad) {
+				// go-containerregistry's message repeats the tag raw.
+				err = fmt.Errorf("%q is not a tag: want letters, digits, '_', '.' and '-'", tag)
+			}
 			return nil, fmt.Errorf("arch tag for %s: %w", plat, err)
 		}
 		if tag == final.TagStr() {
@@ -284,6 +297,42 @@ func ArchTags(final name.Tag, plats []ocispec.Platform, suffix string) ([]Target
 		out = append(out, Target{Platform: p, Tag: final.Context().Tag(tag)})
 	}
 	return out, nil
+}
+
+// maxRendered bounds what a --suffix may write for one platform: past it
+// the tag is refused anyway, so the rendering stops there.
+const maxRendered = 256
+
+var errTooLong = errors.New("rendered suffix too long")
+
+// limitedBuffer is a buffer that refuses to grow past max bytes.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > b.max {
+		n, _ := b.Buffer.Write(p[:b.max-b.Len()])
+		return n, errTooLong
+	}
+	return b.Buffer.Write(p)
+}
+
+// loops reports whether n holds a range or a template action: a suffix
+// needs neither, and either can run for seconds without writing a byte.
+func loops(n parse.Node) bool {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		return n != nil && slices.ContainsFunc(n.Nodes, loops)
+	case *parse.IfNode:
+		return loops(n.List) || loops(n.ElseList)
+	case *parse.WithNode:
+		return loops(n.List) || loops(n.ElseList)
+	case *parse.RangeNode, *parse.TemplateNode:
+		return true
+	}
+	return false
 }
 
 // parseBuild checks and parses the options every solve shares.
