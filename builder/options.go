@@ -68,11 +68,11 @@ func ParseSecret(s string) (Secret, error) {
 	switch {
 	case sec.FilePath != "":
 		if _, err := os.Stat(sec.FilePath); err != nil {
-			return Secret{}, fmt.Errorf("secret %s: %w", sec.ID, err)
+			return Secret{}, fmt.Errorf("secret %q: %w", sec.ID, err)
 		}
 	case sec.Env != "":
 		if _, ok := os.LookupEnv(sec.Env); !ok {
-			return Secret{}, fmt.Errorf("secret %s: environment variable %s is not set", sec.ID, sec.Env)
+			return Secret{}, fmt.Errorf("secret %q: environment variable %q is not set", sec.ID, sec.Env)
 		}
 	default:
 		return Secret{}, fmt.Errorf("%w secret %q: give src=FILE or env=VAR", ErrInvalidOption, s)
@@ -85,7 +85,7 @@ func ParseSecret(s string) (Secret, error) {
 func ParseSSH(s string) (SSH, error) {
 	confs, err := build.ParseSSH([]string{s})
 	if err != nil {
-		return SSH{}, fmt.Errorf("%w ssh %q: %w", ErrInvalidOption, s, err)
+		return SSH{}, fmt.Errorf("%w ssh %q: %q", ErrInvalidOption, s, err.Error())
 	}
 	conf := confs[0]
 	if conf.ID == "" {
@@ -94,7 +94,7 @@ func ParseSSH(s string) (SSH, error) {
 	if len(conf.Paths) == 0 {
 		sock := os.Getenv("SSH_AUTH_SOCK")
 		if sock == "" {
-			return SSH{}, fmt.Errorf("ssh %s: SSH_AUTH_SOCK is not set and no socket or key was given", conf.ID)
+			return SSH{}, fmt.Errorf("ssh %q: SSH_AUTH_SOCK is not set and no socket or key was given", conf.ID)
 		}
 		conf.Paths = []string{sock}
 	}
@@ -124,7 +124,8 @@ func parseCache(s string, parse func([]string) ([]Cache, error)) (Cache, error) 
 	}
 	caches, err := parse([]string{s})
 	if err != nil {
-		return Cache{}, fmt.Errorf("%w cache option %q: %w", ErrInvalidOption, in, err)
+		// buildctl's messages repeat the bad field raw: quote them.
+		return Cache{}, fmt.Errorf("%w cache option %q: %q", ErrInvalidOption, in, err.Error())
 	}
 	c := caches[0]
 	switch {

@@ -122,10 +122,10 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	}
 	final, err := name.NewTag(o.Tag, nameOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("invalid tag %s: %w", clip(o.Tag), err)
+		return nil, fmt.Errorf("invalid tag %s: %s", clip(o.Tag), merge.Printable(err.Error()))
 	}
 	if err := checkTag(final.Context(), final.TagStr()); err != nil {
-		return nil, fmt.Errorf("invalid tag %s: %w", clip(o.Tag), err)
+		return nil, fmt.Errorf("invalid tag %s: %s", clip(o.Tag), merge.Printable(err.Error()))
 	}
 	targets, err := ArchTags(final, plats, o.Suffix)
 	if err != nil {
@@ -231,10 +231,11 @@ func checkTag(repo name.Repository, tag string) error {
 		return fmt.Errorf("tag %s has %d characters; registries accept at most 128", clip(tag), len(tag))
 	}
 	if _, err := name.NewTag(repo.String()+":"+tag, name.StrictValidation); err != nil {
-		return err
+		// go-containerregistry repeats the tag raw: quote it instead.
+		return fmt.Errorf("tag %s: %s", clip(tag), merge.Printable(err.Error()))
 	}
 	if strings.HasPrefix(tag, ".") || strings.HasPrefix(tag, "-") {
-		return fmt.Errorf("tag %q may not start with '.' or '-'", tag)
+		return fmt.Errorf("tag %s may not start with '.' or '-'", clip(tag))
 	}
 	return nil
 }
