@@ -20,6 +20,18 @@ var (
 	knownArch = []string{"386", "amd64", "arm", "arm64", "loong64", "mips", "mips64", "mips64le", "mipsle", "ppc64", "ppc64le", "riscv64", "s390x", "wasm"}
 )
 
+// knownVariants are the variants each architecture has (after
+// normalising: arm64/v8 is arm64, amd64/v1 is amd64); an architecture
+// not listed has none. Anything else is a typo, or a CPU that no builder
+// will ever list.
+var knownVariants = map[string][]string{
+	"arm":     {"v5", "v6", "v7", "v8"},
+	"arm64":   {"v8.1", "v8.2", "v8.3", "v8.4", "v8.5", "v8.6", "v8.7", "v8.8", "v8.9", "v9", "v9.0", "v9.1", "v9.2", "v9.3", "v9.4", "v9.5"},
+	"amd64":   {"v2", "v3", "v4"},
+	"riscv64": {"rva20u64", "rva22u64", "rva23u64"},
+	"ppc64le": {"power8", "power9", "power10"},
+}
+
 // Parse parses one platform, os/arch[/variant] or a bare architecture
 // (then the OS is linux), and returns it normalised. An unknown OS or
 // architecture is refused with the known ones listed.
@@ -41,6 +53,13 @@ func Parse(s string) (ocispec.Platform, error) {
 	}
 	if !slices.Contains(knownArch, p.Architecture) {
 		return ocispec.Platform{}, fmt.Errorf("%w %q: unknown architecture %q (known: %s)", ErrInvalid, in, p.Architecture, strings.Join(knownArch, ", "))
+	}
+	if v := p.Variant; v != "" && !slices.Contains(knownVariants[p.Architecture], v) {
+		known := "none"
+		if k := knownVariants[p.Architecture]; len(k) > 0 {
+			known = strings.Join(k, ", ")
+		}
+		return ocispec.Platform{}, fmt.Errorf("%w %q: unknown variant %q of %s (known: %s)", ErrInvalid, in, v, p.Architecture, known)
 	}
 	return p, nil
 }

@@ -40,7 +40,7 @@ func TestParseListRefusesDuplicatesAfterNormalisation(t *testing.T) {
 }
 
 func TestParseRefusesInvalid(t *testing.T) {
-	for _, in := range []string{"linux/", "foo/bar/baz/qux", "linux", "linux/sparc99", "linux/amd65", "plan10/amd64", "/amd64", ""} {
+	for _, in := range []string{"linux/", "foo/bar/baz/qux", "linux", "linux/sparc99", "linux/amd65", "plan10/amd64", "/amd64", "", "linux/arm/v9", "linux/arm/x", "linux/arm/.", "linux/amd64/..", "linux/s390x/v2"} {
 		_, err := Parse(in)
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%q: err = %v, want ErrInvalid", in, err)
