@@ -78,8 +78,8 @@ type step struct {
 	arch        Arch
 	interpreter string
 	line        string // the register line of the new handler
-	replace string // entry to remove first
-	old     Entry  // the replaced entry, to restore on failure
+	replace     string // entry to remove first
+	old         Entry  // the replaced entry, to restore on failure
 }
 
 func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcome, error) {
