@@ -72,7 +72,7 @@ func Dial(ctx context.Context, addr string, tls TLS) (*Client, error) {
 	}
 	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w: no BuildKit socket at %s", ErrUnreachable, addr)
+			return nil, fmt.Errorf("%w: %w at %s", ErrUnreachable, errNoSocket, addr)
 		}
 	}
 	var opts []bkclient.ClientOpt

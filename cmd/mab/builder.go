@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -66,18 +67,30 @@ func newBuilderStopCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the buildkitd that mab started itself",
-		Args:  cobra.NoArgs,
+		Long: `Stop the buildkitd that mab started when it found no other builder. The
+process named by the pid file in mab's state folder is signalled only when
+it is buildkitd running with that state folder; otherwise the pid file is
+stale: it is removed and nothing is signalled.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stopped, err := builder.StopLocal()
+			res, err := builder.StopLocal()
 			if err != nil {
 				return err
 			}
-			if stopped {
-				fmt.Fprintln(cmd.ErrOrStderr(), "stopped mab's buildkitd")
-			} else {
-				fmt.Fprintln(cmd.ErrOrStderr(), "mab's buildkitd is not running")
-			}
+			printStop(cmd.ErrOrStderr(), res)
 			return nil
 		},
+	}
+}
+
+// printStop says in one line what `mab builder stop` did.
+func printStop(w io.Writer, res builder.StopResult) {
+	switch {
+	case res.Stopped:
+		fmt.Fprintf(w, "stopped mab's buildkitd (pid %d)\n", res.PID)
+	case res.Stale != "":
+		fmt.Fprintf(w, "mab's buildkitd is not running: removed the stale pid file %s (%s)\n", res.PIDFile, res.Stale)
+	default:
+		fmt.Fprintln(w, "mab's buildkitd is not running")
 	}
 }
