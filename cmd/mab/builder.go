@@ -34,25 +34,25 @@ func newBuilderLsCmd() *cobra.Command {
 		Example: "  mab builder ls\n  MAB_NODES=\"linux/arm64=tcp://arm-host:1234\" mab builder ls",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addrs, err := builder.Known("", os.Getenv)
+			known, err := builder.Known("", os.Getenv)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tPLATFORMS")
-			for _, a := range addrs {
-				status, plats := probe(cmd.Context(), a)
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", a, status, plats)
+			for _, e := range known {
+				status, plats := probe(cmd.Context(), e)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Address, status, plats)
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-func probe(ctx context.Context, addr string) (status, plats string) {
+func probe(ctx context.Context, e builder.Endpoint) (status, plats string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	have, err := builder.Probe(ctx, addr, builder.TLS{})
+	have, err := builder.Probe(ctx, e.Address, e.TLS)
 	if err != nil {
 		return "unreachable", "-"
 	}
