@@ -94,7 +94,7 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 // the merge the final tag is left as it was. With --metadata-file the
 // result is written there, on success and on failure.
 func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
-	nodes, err := r.route(ctx, p)
+	nodes, err := r.route(ctx, p, stderr)
 	if err != nil {
 		return nil, err
 	}
