@@ -171,7 +171,9 @@ func authError(err error, ref string) error {
 func (c *Client) frontendAttrs(req Request, t Target) map[string]string {
 	attrs := map[string]string{
 		"filename": req.DockerfileName,
-		"platform": platform.Format(t.Platform),
+		// With its OS version, windows(10.0.17763)/amd64: the frontend
+		// parses the attribute with containerd's platforms.Parse.
+		"platform": platform.FormatAll(t.Platform),
 	}
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v

@@ -40,12 +40,32 @@ func (e *AuthError) Error() string {
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // TLS holds the client certificates for a tcp:// endpoint. Empty fields
-// are not used; CACert alone verifies the server without a client cert.
+// are not used; CACert alone verifies the server without a client cert;
+// Key alone is refused.
 type TLS struct {
 	ServerName string
 	CACert     string
 	Cert       string
 	Key        string
+}
+
+// IsZero reports whether t sets no option: the endpoint is dialled
+// without TLS.
+func (t TLS) IsZero() bool { return t == TLS{} }
+
+// check refuses options that cannot work: TLS for an endpoint that is not
+// tcp://, or a client certificate without its key.
+func (t TLS) check(addr string) error {
+	if t.IsZero() {
+		return nil
+	}
+	if !strings.HasPrefix(addr, "tcp://") {
+		return fmt.Errorf("%w: TLS needs a tcp:// builder, not %s", ErrTLS, addr)
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		return fmt.Errorf("%w: a client certificate and its key go together", ErrTLS)
+	}
+	return nil
 }
 
 // Client is a connection to one BuildKit endpoint.
@@ -67,24 +87,24 @@ type Client struct {
 //
 // The connection is made lazily; Platforms is the first call that proves it.
 func Dial(ctx context.Context, addr string, tls TLS) (*Client, error) {
+	if err := CheckAddress(addr); err != nil {
+		return nil, err
+	}
+	if err := tls.check(addr); err != nil {
+		return nil, err
+	}
 	if addr == "docker" || strings.HasPrefix(addr, "docker+") {
 		return dialDocker(ctx, addr)
 	}
 	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w: no BuildKit socket at %s", ErrUnreachable, addr)
+			return nil, fmt.Errorf("%w: %w at %s", ErrUnreachable, errNoSocket, addr)
 		}
 	}
 	var opts []bkclient.ClientOpt
-	if tls.CACert != "" || tls.Cert != "" || tls.ServerName != "" {
-		if !strings.HasPrefix(addr, "tcp://") {
-			return nil, fmt.Errorf("%w: TLS needs a tcp:// builder, not %s", ErrTLS, addr)
-		}
+	if !tls.IsZero() {
 		opts = append(opts, bkclient.WithServerConfig(tls.ServerName, tls.CACert))
-		if tls.Cert != "" || tls.Key != "" {
-			if tls.Cert == "" || tls.Key == "" {
-				return nil, fmt.Errorf("%w: a client certificate and its key go together", ErrTLS)
-			}
+		if tls.Cert != "" {
 			opts = append(opts, bkclient.WithCredentials(tls.Cert, tls.Key))
 		}
 	}

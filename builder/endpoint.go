@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mab-build/mab/internal/platform"
@@ -22,6 +25,59 @@ const (
 
 // ErrInvalidNode is wrapped by the errors of ParseNodes.
 var ErrInvalidNode = errors.New("invalid node")
+
+// ErrAddress is wrapped by CheckAddress's errors: an endpoint address that
+// names no scheme Dial knows.
+var ErrAddress = errors.New("invalid builder address")
+
+// Schemes are the endpoint schemes Dial takes: "docker" stands alone (the
+// daemon of $DOCKER_HOST) or as docker+unix:// and docker+tcp://.
+var Schemes = []string{"unix", "tcp", "ssh", "docker-container", "kube-pod", "podman-container", "nerdctl-container", "docker"}
+
+// CheckAddress refuses an address whose scheme Dial does not know, before
+// anything is dialled: BuildKit's client would take bogus://x for a TCP
+// address and fail with a DNS error.
+func CheckAddress(addr string) error {
+	if addr == "docker" {
+		return nil
+	}
+	want := "(want " + strings.Join(Schemes, ", ") + ")"
+	scheme, rest, ok := strings.Cut(addr, "://")
+	switch {
+	case !ok:
+		return fmt.Errorf("%w %q: no scheme %s", ErrAddress, addr, want)
+	case scheme == "docker+unix" || scheme == "docker+tcp":
+	case scheme == "docker":
+		return fmt.Errorf("%w %q: docker stands alone, or is docker+unix:// or docker+tcp://", ErrAddress, addr)
+	case !slices.Contains(Schemes, scheme):
+		return fmt.Errorf("%w %q: unknown scheme %s %s", ErrAddress, addr, scheme, want)
+	}
+	if rest == "" {
+		return fmt.Errorf("%w %q: nothing after %s://", ErrAddress, addr, scheme)
+	}
+	return nil
+}
+
+// Plaintext reports whether a builder at addr, dialled with tls, is
+// reached over the network without encryption: a tcp:// address without
+// TLS whose host is not a loopback address or localhost. The session to
+// such a builder carries secret values, the SSH agent and registry
+// credentials in the clear.
+func Plaintext(addr string, tls TLS) bool {
+	if !strings.HasPrefix(addr, "tcp://") || !tls.IsZero() {
+		return false
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return true
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
+}
 
 // Kernel says whose kernel runs a builder's solves: that is where QEMU
 // handlers for emulated platforms must be registered, and whether this
@@ -65,35 +121,41 @@ func Address(flag string, getenv func(string) string) string {
 type Node struct {
 	Platform ocispec.Platform
 	Address  string
+	// TLS is the node's own; when it is zero, a tcp:// node is dialled
+	// with the TLS options of the command line.
+	TLS TLS
 }
 
-// ParseNodes reads PLATFORM=ENDPOINT values given one by one (flags) and
-// the pairs of $MAB_NODES (env). A flag wins over the environment for the same
-// platform; a platform given twice in one of them is an error. The result
-// keeps the order of the environment, then of the flags, so that routing
-// that walks it is the same from run to run.
+// ParseNodes reads PLATFORM=ENDPOINT[,KEY=VALUE...] values given one by
+// one (flags) and the values of $MAB_NODES (env), separated there by
+// spaces, semicolons or newlines. The keys are a tcp:// node's own TLS
+// options: cacert=FILE, cert=FILE, key=FILE (cert and key go together) and
+// servername=NAME, as in
+//
+//	linux/arm64=tcp://arm:1234,cacert=ca.pem,cert=c.pem,key=k.pem
+//
+// A flag wins over the environment for the same platform; a platform given
+// twice in one of them is an error. The result keeps the order of the
+// environment, then of the flags, so that routing that walks it is the same
+// from run to run.
 func ParseNodes(flags []string, env string) ([]Node, error) {
 	var out []Node
 	index := map[string]int{}
 	add := func(src, pair string, override bool) error {
-		plat, addr, ok := strings.Cut(pair, "=")
-		if !ok || addr == "" {
-			return fmt.Errorf("%w%s %q: want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234", ErrInvalidNode, src, pair)
-		}
-		p, err := platform.Parse(plat)
+		n, err := parseNode(pair)
 		if err != nil {
 			return fmt.Errorf("%w%s %q: %w", ErrInvalidNode, src, pair, err)
 		}
-		key := platform.Key(p)
+		key := platform.Key(n.Platform)
 		if i, dup := index[key]; dup {
 			if !override {
 				return fmt.Errorf("%w%s: %s is given twice", ErrInvalidNode, src, key)
 			}
-			out[i].Address = addr
+			out[i] = n
 			return nil
 		}
 		index[key] = len(out)
-		out = append(out, Node{Platform: p, Address: addr})
+		out = append(out, n)
 		return nil
 	}
 	for _, pair := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ';' || r == '\n' || r == '\t' }) {
@@ -117,32 +179,74 @@ func ParseNodes(flags []string, env string) ([]Node, error) {
 	return out, nil
 }
 
-// Known lists every endpoint a user may have meant, in the order `mab
-// builder ls` shows them: the address of flag or $BUILDKIT_HOST, the
-// default socket, the Docker daemon, mab's own buildkitd, then the nodes of
-// $MAB_NODES. Duplicates are listed once.
-func Known(flag string, getenv func(string) string) ([]string, error) {
+// parseNode parses one PLATFORM=ENDPOINT[,KEY=VALUE...].
+func parseNode(s string) (Node, error) {
+	plat, rest, ok := strings.Cut(s, "=")
+	fields := strings.Split(rest, ",")
+	if !ok || fields[0] == "" {
+		return Node{}, errors.New("want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234")
+	}
+	p, err := platform.Parse(plat)
+	if err != nil {
+		return Node{}, err
+	}
+	n := Node{Platform: p, Address: fields[0]}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || v == "" {
+			return Node{}, fmt.Errorf("%q is not KEY=VALUE", f)
+		}
+		switch strings.ToLower(k) {
+		case "cacert":
+			n.TLS.CACert = v
+		case "cert":
+			n.TLS.Cert = v
+		case "key":
+			n.TLS.Key = v
+		case "servername":
+			n.TLS.ServerName = v
+		default:
+			return Node{}, fmt.Errorf("unknown key %q (want cacert, cert, key, servername)", k)
+		}
+	}
+	if err := n.TLS.check(n.Address); err != nil {
+		return Node{}, err
+	}
+	return n, nil
+}
+
+// Endpoint is a builder address and the TLS options it is dialled with.
+type Endpoint struct {
+	Address string
+	TLS     TLS
+}
+
+// Known lists every endpoint a user may have meant, in the order a
+// listing of builders shows them: the address of flag or $BUILDKIT_HOST,
+// the default socket, the Docker daemon, mab's own buildkitd, then the
+// nodes of $MAB_NODES with their TLS options. Duplicates are listed once.
+func Known(flag string, getenv func(string) string) ([]Endpoint, error) {
 	nodes, err := ParseNodes(nil, getenv(EnvNodes))
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	add := func(a string) {
+	var out []Endpoint
+	add := func(e Endpoint) {
 		for _, have := range out {
-			if have == a {
+			if have.Address == e.Address {
 				return
 			}
 		}
-		out = append(out, a)
+		out = append(out, e)
 	}
 	if a := Address(flag, getenv); a != "" {
-		add(a)
+		add(Endpoint{Address: a})
 	}
-	add(DefaultAddress)
-	add("docker")
-	add(LocalAddress())
+	add(Endpoint{Address: DefaultAddress})
+	add(Endpoint{Address: "docker"})
+	add(Endpoint{Address: LocalAddress()})
 	for _, n := range nodes {
-		add(n.Address)
+		add(Endpoint{Address: n.Address, TLS: n.TLS})
 	}
 	return out, nil
 }

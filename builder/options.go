@@ -110,12 +110,13 @@ func ParseCacheTo(s string) (Cache, error) { return parseCache(s, build.ParseExp
 
 // parseCache reads a bare reference as type=registry itself (buildctl
 // would log a deprecation warning for it), and refuses what a shared
-// session cannot carry (type=local) or what names no cache (an empty ref).
+// session cannot carry (type=local) or what names no cache (an empty or
+// blank value or ref).
 func parseCache(s string, parse func([]string) ([]Cache, error)) (Cache, error) {
-	if s == "" {
-		return Cache{}, fmt.Errorf("%w cache option: empty", ErrInvalidOption)
-	}
 	in := s
+	if s = strings.TrimSpace(s); s == "" {
+		return Cache{}, fmt.Errorf("%w cache option %q: empty", ErrInvalidOption, in)
+	}
 	switch {
 	case !strings.Contains(s, "="):
 		s = "type=registry,ref=" + s
@@ -131,7 +132,7 @@ func parseCache(s string, parse func([]string) ([]Cache, error)) (Cache, error) 
 	switch {
 	case c.Type == "local":
 		return Cache{}, fmt.Errorf("%w cache option %q: type=local is not supported; use type=registry,ref=REPO:TAG", ErrInvalidOption, in)
-	case c.Type == "registry" && c.Attrs["ref"] == "":
+	case c.Type == "registry" && strings.TrimSpace(c.Attrs["ref"]) == "":
 		return Cache{}, fmt.Errorf("%w cache option %q: type=registry needs ref=REPO:TAG", ErrInvalidOption, in)
 	}
 	return c, nil

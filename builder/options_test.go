@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/containerd/platforms"
 )
 
 func TestParseSecret(t *testing.T) {
@@ -47,7 +49,7 @@ func TestParseCacheAndExpandArch(t *testing.T) {
 	if c.Attrs["ref"] != "reg/app:cache-{arch}" {
 		t.Error("expandCache changed its input")
 	}
-	for _, in := range []string{"type=local,dest=/tmp/c", "type=registry", "type=registry,oops", "type=registry,ref=", "", "mode=max"} {
+	for _, in := range []string{"type=local,dest=/tmp/c", "type=registry", "type=registry,oops", "type=registry,ref=", "", " ", "\t", "type=registry,ref= ", "mode=max"} {
 		if _, err := ParseCacheFrom(in); err == nil {
 			t.Errorf("ParseCacheFrom(%q) accepted", in)
 		}
@@ -115,3 +117,17 @@ func TestHelperFailureNamesCommandAndReason(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestFrontendAttrsKeepOSVersion: the frontend gets the platform with its
+// OS version, in the form containerd's platforms.Parse reads back.
+func TestFrontendAttrsKeepOSVersion(t *testing.T) {
+	p, err := platforms.Parse("windows(10.0.17763)/amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := (&Client{}).frontendAttrs(Request{}, Target{Platform: p})
+	back, err := platforms.Parse(attrs["platform"])
+	if err != nil || back.OSVersion != "10.0.17763" || back.OS != "windows" || back.Architecture != "amd64" {
+		t.Errorf("platform attribute %q is read back as %+v, %v", attrs["platform"], back, err)
+	}
+}

@@ -41,11 +41,20 @@ type Docker struct {
 
 var _ Installer = Docker{}
 
-// Install registers QEMU handlers for arches in the daemon's kernel. An
-// architecture native to this machine is skipped. One that the installer
-// did not make runnable is an error; handlers it registered in the same
-// call are then removed again, so a failure leaves the kernel as it was.
+// cleanupTimeout bounds the rollback of a failed or interrupted install,
+// which runs even after the caller's context is done.
+const cleanupTimeout = 60 * time.Second
+
+// Install registers QEMU handlers for arches in the daemon's kernel (an
+// architecture named twice counts once). An architecture native to this
+// machine is skipped. One that the installer did not make runnable is an
+// error. When the installer fails, is interrupted (ctx done), or leaves an
+// architecture unrunnable, the handlers it reported registering in this
+// call are removed again, under a context of their own bounded by a
+// timeout, so that the kernel is left as it was; what that rollback could
+// not do is part of the error.
 func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
+	arches = unique(arches)
 	var names []string
 	for _, a := range arches {
 		if !a.Native() {
@@ -59,13 +68,13 @@ func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 	defer api.Close()
 	var rep installerOutput
 	if len(names) > 0 {
-		if rep, err = runInstaller(ctx, api, d.image(), []string{"--install", strings.Join(names, ",")}); err != nil {
-			return nil, err
+		rep, err = runInstaller(ctx, api, d.image(), []string{"--install", strings.Join(names, ",")})
+		if err != nil {
+			return nil, errors.Join(err, d.rollback(ctx, api, arches, rep))
 		}
 	}
 	var out []Outcome
 	var failed []error
-	var added []string
 	for _, a := range arches {
 		o := Outcome{Arch: a.Name, Entry: a.Entry(), Interpreter: "(in " + d.image() + ")"}
 		res := rep.Results[a.Name]
@@ -74,7 +83,6 @@ func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 			o = Outcome{Arch: a.Name, Action: ActionNative}
 		case res == "OK":
 			o.Action = ActionInstalled
-			added = append(added, a.Entry())
 		case strings.Contains(res, "already registered"):
 			o.Action = ActionAlreadyInstalled
 		case res == "":
@@ -91,14 +99,42 @@ func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 		out = append(out, o)
 	}
 	if len(failed) > 0 {
-		if len(added) > 0 {
-			if _, err := runInstaller(ctx, api, d.image(), []string{"--uninstall", strings.Join(added, ",")}); err != nil {
-				failed = append(failed, fmt.Errorf("removing the handlers installed meanwhile: %w", err))
-			}
-		}
+		failed = append(failed, d.rollback(ctx, api, arches, rep))
 		return nil, fmt.Errorf("installing through Docker at %s: %w", api.DaemonHost(), errors.Join(failed...))
 	}
 	return out, nil
+}
+
+// rollback removes the handlers that rep, the installer's report, says it
+// registered ("OK"), even when ctx is done: under context.WithoutCancel
+// with cleanupTimeout. It returns nil when there was nothing to remove or
+// everything was removed.
+func (d Docker) rollback(ctx context.Context, api *client.Client, arches []Arch, rep installerOutput) error {
+	var added []string
+	for _, a := range arches {
+		if rep.Results[a.Name] == "OK" {
+			added = append(added, a.Entry())
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	un, err := runInstaller(ctx, api, d.image(), []string{"--uninstall", strings.Join(added, ",")})
+	if err != nil {
+		return fmt.Errorf("removing the handlers installed meanwhile (%s): %w", strings.Join(added, ", "), err)
+	}
+	var left []string
+	for _, e := range added {
+		if un.Results[e] != "OK" {
+			left = append(left, e+": "+firstNonEmpty(un.Results[e], "no report"))
+		}
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("removing the handlers installed meanwhile: %s", strings.Join(left, "; "))
+	}
+	return nil
 }
 
 // Uninstall removes the handlers named qemu-<arch> for arches from the
@@ -106,7 +142,7 @@ func (d Docker) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 // named, whatever ownOnly says: the installer image finds handlers by name.
 func (d Docker) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]Outcome, error) {
 	var names []string
-	for _, a := range arches {
+	for _, a := range unique(arches) {
 		names = append(names, a.Entry())
 	}
 	api, err := dockerapi.New(ctx, d.Host)
@@ -198,7 +234,11 @@ var hostConfigs = []container.HostConfig{
 }
 
 // runInstaller runs image with args in a new container, waits for it,
-// parses its output (parseInstallerOutput) and removes the container.
+// parses its output (parseInstallerOutput) and removes the container. The
+// output it returns is what the installer reported even when the error is
+// not nil, so that a caller can undo what it did: when ctx ends while the
+// installer runs, the container is killed first and its log read under a
+// context of its own.
 func runInstaller(ctx context.Context, api *client.Client, image string, args []string) (installerOutput, error) {
 	var none installerOutput
 	if err := ensureImage(ctx, api, image); err != nil {
@@ -229,28 +269,46 @@ func runInstaller(ctx context.Context, api *client.Client, image string, args []
 	defer removeContainer(api, id)
 
 	var status int64
+	var waitErr error
 	wait := api.ContainerWait(ctx, id, client.ContainerWaitOptions{})
 	select {
 	case res := <-wait.Result:
 		status = res.StatusCode
 	case err := <-wait.Error:
-		return none, fmt.Errorf("waiting for the installer container: %w", wrapDaemon(err))
+		waitErr = fmt.Errorf("waiting for the installer container: %w", wrapDaemon(err))
+		if ctx.Err() != nil {
+			waitErr = fmt.Errorf("installer %s interrupted: %w", image, ctx.Err())
+		}
 	}
-	logs, err := api.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	// From here on ctx may be done: the log says what the installer did.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if waitErr != nil {
+		if _, err := api.ContainerKill(cctx, id, client.ContainerKillOptions{}); err == nil {
+			stopped := api.ContainerWait(cctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+			select {
+			case <-stopped.Result:
+			case <-stopped.Error:
+			}
+		}
+	}
+	logs, err := api.ContainerLogs(cctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
-		return none, fmt.Errorf("reading the installer's output: %w", wrapDaemon(err))
+		return none, errors.Join(waitErr, fmt.Errorf("reading the installer's output: %w", wrapDaemon(err)))
 	}
 	defer logs.Close()
 	var stdout, stderr bytes.Buffer
 	if _, err := stdcopy.StdCopy(&stdout, &stderr, logs); err != nil {
-		return none, fmt.Errorf("reading the installer's output: %w", err)
+		return none, errors.Join(waitErr, fmt.Errorf("reading the installer's output: %w", err))
 	}
 	out, err := parseInstallerOutput(stdout.Bytes(), stderr.Bytes())
 	switch {
+	case waitErr != nil:
+		return out, waitErr
 	case out.Fatal != "" || status != 0:
-		return none, fmt.Errorf("installer %s exited %d: %s", image, status, firstNonEmpty(out.Fatal, lastLine(stderr.Bytes())))
+		return out, fmt.Errorf("installer %s exited %d: %s", image, status, firstNonEmpty(out.Fatal, lastLine(stderr.Bytes())))
 	case err != nil:
-		return none, fmt.Errorf("installer %s printed no status JSON: %w", image, err)
+		return out, fmt.Errorf("installer %s printed no status JSON: %w", image, err)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,6 +33,18 @@ type fakeDocker struct {
 	missing  bool     // the image is not there until pulled
 	pulls    []string // queries of /images/create
 	failPull bool     // the pull fails as for an unreachable registry
+	// uninstallStderr, when set, is what an --uninstall container prints
+	// on stderr (stdout stays stdout).
+	uninstallStderr string
+	// exitCode is the status of every --install container.
+	exitCode int
+	// onWait, when set, is called as the wait for an --install container
+	// begins, which then lasts until the request ends or the container is
+	// killed: an installer interrupted while it runs.
+	onWait func()
+	kills  int
+	killed chan struct{}
+	cmds   map[string]string // container id → its first argument
 }
 
 func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +80,32 @@ func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
 		json.NewDecoder(r.Body).Decode(&body)
 		f.created = append(f.created, body)
-		w.Write([]byte(`{"Id":"c1"}`))
+		id := fmt.Sprintf("c%d", len(f.created))
+		if f.cmds == nil {
+			f.cmds = map[string]string{}
+		}
+		if cmd, _ := body["Cmd"].([]any); len(cmd) > 0 {
+			f.cmds[id], _ = cmd[0].(string)
+		}
+		w.Write([]byte(`{"Id":"` + id + `"}`))
+	case strings.HasSuffix(p, "/kill"):
+		f.kills++
+		if f.killed != nil {
+			close(f.killed)
+			f.killed = nil
+		}
+		w.WriteHeader(204)
+	case strings.HasSuffix(p, "/wait") && f.onWait != nil && f.cmds[containerID(p)] == "--install" && r.URL.Query().Get("condition") != "not-running":
+		f.killed = make(chan struct{})
+		killed := f.killed
+		f.onWait()
+		f.mu.Unlock()
+		select {
+		case <-r.Context().Done():
+		case <-killed:
+			w.Write([]byte(`{"StatusCode":137}`))
+		}
+		f.mu.Lock()
 	case strings.HasSuffix(p, "/start"):
 		hc := f.created[len(f.created)-1]["HostConfig"].(map[string]any)
 		if f.failPriv && hc["Privileged"] == true || f.failCaps && hc["Privileged"] != true {
@@ -78,14 +116,22 @@ func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.started++
 		w.WriteHeader(204)
 	case strings.HasSuffix(p, "/wait"):
-		w.Write([]byte(`{"StatusCode":0}`))
+		code := 0
+		if f.cmds[containerID(p)] == "--install" {
+			code = f.exitCode
+		}
+		fmt.Fprintf(w, `{"StatusCode":%d}`, code)
 	case strings.HasSuffix(p, "/logs"):
+		stderr := f.stderr
+		if f.uninstallStderr != "" && f.cmds[containerID(p)] == "--uninstall" {
+			stderr = f.uninstallStderr
+		}
 		// stdout in two frames around stderr, as a real stream interleaves.
 		half := len(f.stdout) / 2
 		for _, fr := range []struct {
 			stream byte
 			data   string
-		}{{1, f.stdout[:half]}, {2, f.stderr}, {1, f.stdout[half:]}} {
+		}{{1, f.stdout[:half]}, {2, stderr}, {1, f.stdout[half:]}} {
 			hdr := make([]byte, 8)
 			hdr[0] = fr.stream
 			binary.BigEndian.PutUint32(hdr[4:], uint32(len(fr.data)))
@@ -99,6 +145,13 @@ func (f *fakeDocker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(404)
 		w.Write([]byte(`{"message":"unexpected ` + r.Method + " " + p + `"}`))
 	}
+}
+
+// containerID is the id in an API path /containers/ID/....
+func containerID(p string) string {
+	rest, _ := strings.CutPrefix(p, "/containers/")
+	id, _, _ := strings.Cut(rest, "/")
+	return id
 }
 
 func serveFake(t *testing.T, f *fakeDocker) string {
@@ -233,6 +286,86 @@ func TestDockerUninstallReportsRemovedEntries(t *testing.T) {
 		t.Errorf("outcomes %+v", out)
 	}
 	if got := jsonOf(f.created[0]["Cmd"]); got != `["--uninstall","qemu-riscv64,qemu-s390x"]` {
+		t.Errorf("installer args %s", got)
+	}
+}
+
+// TestInstallDockerRollsBackWhenInstallerFails: the installer registered
+// riscv64, then stopped with an error: riscv64 is removed again.
+func TestInstallDockerRollsBackWhenInstallerFails(t *testing.T) {
+	f := &fakeDocker{exitCode: 1,
+		stderr:          "installing: riscv64 OK\nerror: cannot mount binfmt_misc: operation not permitted\n",
+		uninstallStderr: "uninstalling: qemu-riscv64 OK\n", stdout: `{"supported":["linux/amd64"]}`}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	s390x, _ := Lookup("s390x")
+	_, err := Docker{Host: host}.Install(context.Background(), []Arch{riscv, s390x})
+	if err == nil || !strings.Contains(err.Error(), "exited 1: cannot mount binfmt_misc") || strings.Contains(err.Error(), "removing") {
+		t.Fatalf("err = %v, want the installer's failure and a rollback that worked", err)
+	}
+	if last := jsonOf(f.created[len(f.created)-1]["Cmd"]); len(f.created) != 2 || last != `["--uninstall","qemu-riscv64"]` {
+		t.Errorf("%d containers, the last with %s; want the rollback of riscv64", len(f.created), last)
+	}
+	if f.removed != len(f.created) {
+		t.Errorf("removed %d of %d containers", f.removed, len(f.created))
+	}
+}
+
+// TestInstallDockerRollsBackWhenInterrupted: ctx ends while the installer
+// runs, after it registered riscv64: the container is killed, its log read
+// and riscv64 removed, under a context that is not the cancelled one.
+func TestInstallDockerRollsBackWhenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeDocker{onWait: cancel,
+		stderr:          "installing: riscv64 OK\n",
+		uninstallStderr: "uninstalling: qemu-riscv64 OK\n", stdout: `{"supported":["linux/amd64"]}`}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	s390x, _ := Lookup("s390x")
+	_, err := Docker{Host: host}.Install(ctx, []Arch{riscv, s390x})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("err = %v, want the interruption", err)
+	}
+	if f.kills != 1 {
+		t.Errorf("the running installer was killed %d times, want 1", f.kills)
+	}
+	if last := jsonOf(f.created[len(f.created)-1]["Cmd"]); len(f.created) != 2 || last != `["--uninstall","qemu-riscv64"]` {
+		t.Errorf("%d containers, the last with %s; want the rollback of riscv64", len(f.created), last)
+	}
+	if f.removed != len(f.created) {
+		t.Errorf("removed %d of %d containers", f.removed, len(f.created))
+	}
+}
+
+// TestInstallDockerReportsFailedRollback: what the rollback could not
+// remove is in the error, not dropped.
+func TestInstallDockerReportsFailedRollback(t *testing.T) {
+	f := &fakeDocker{exitCode: 1,
+		stderr:          "installing: riscv64 OK\nerror: boom\n",
+		uninstallStderr: "uninstalling: qemu-riscv64 cannot remove: device busy\n", stdout: `{"supported":["linux/amd64"]}`}
+	host := serveFake(t, f)
+	riscv, _ := Lookup("riscv64")
+	_, err := Docker{Host: host}.Install(context.Background(), []Arch{riscv})
+	if err == nil || !strings.Contains(err.Error(), "exited 1: boom") || !strings.Contains(err.Error(), "qemu-riscv64: cannot remove: device busy") {
+		t.Errorf("err = %v, want the failure and the failed rollback", err)
+	}
+}
+
+// TestInstallDockerNamesEachArchOnce: arm64 and aarch64 are one argument.
+func TestInstallDockerNamesEachArchOnce(t *testing.T) {
+	f := &fakeDocker{stderr: "installing: arm64 OK\n", stdout: `{"supported":["linux/amd64","linux/arm64"]}`}
+	host := serveFake(t, f)
+	arm64, _ := Lookup("arm64")
+	aarch64, _ := Lookup("aarch64")
+	if arm64.Native() {
+		t.Skip("arm64 is native here")
+	}
+	out, err := Docker{Host: host}.Install(context.Background(), []Arch{arm64, aarch64})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("outcomes %+v, %v; want one", out, err)
+	}
+	if got := jsonOf(f.created[0]["Cmd"]); got != `["--install","arm64"]` {
 		t.Errorf("installer args %s", got)
 	}
 }

@@ -85,9 +85,48 @@ func (e Entry) Serves(a Arch) bool {
 //	:qemu-aarch64:M::\x7f\x45...:\xff\xff...:/usr/bin/qemu-aarch64-static:POCF
 //
 // Every byte of magic and mask is escaped, so a byte that happens to be
-// ':' cannot end a field.
-func RegisterLine(a Arch, interpreter, flags string) string {
-	return fmt.Sprintf(":%s:M::%s:%s:%s:%s", a.Entry(), escape(a.Magic), escape(a.Mask), interpreter, flags)
+// ':' cannot end a field. The kernel takes the line's first character as
+// the delimiter and unescapes only magic and mask, so when interpreter
+// holds a ':' another delimiter that no field holds is used; an
+// interpreter that holds every candidate, a newline or NUL, or a line
+// longer than the kernel takes, is an error wrapping ErrRegisterLine.
+func RegisterLine(a Arch, interpreter, flags string) (string, error) {
+	return registerLine(a.Entry(), "", a.Magic, a.Mask, interpreter, flags)
+}
+
+// delimiters are the candidates for a register line's delimiter, in the
+// order they are tried. None is a hexadecimal digit, 'x' or '\\', which the
+// escaped magic and mask are made of, nor a letter of the flags.
+const delimiters = ":|#!,;@%+=~^"
+
+// maxRegisterLine is the longest line the kernel's register file takes
+// (MAX_REGISTER_LENGTH in fs/binfmt_misc.c).
+const maxRegisterLine = 1920
+
+// registerLine assembles a register line for type M (magic) with the
+// first delimiter that appears in none of the fields that cannot be
+// escaped (name, offset, interpreter, flags).
+func registerLine(name, offset string, magic, mask []byte, interpreter, flags string) (string, error) {
+	switch {
+	case name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\n\x00"):
+		return "", fmt.Errorf("%w: entry name %q", ErrRegisterLine, name)
+	case interpreter == "" || strings.ContainsAny(interpreter, "\n\x00"):
+		return "", fmt.Errorf("%w: interpreter %q", ErrRegisterLine, interpreter)
+	case strings.Trim(flags, "POCF") != "":
+		return "", fmt.Errorf("%w: flags %q (want letters of POCF)", ErrRegisterLine, flags)
+	}
+	for _, d := range delimiters {
+		if strings.ContainsRune(name+offset+interpreter, d) {
+			continue
+		}
+		del := string(d)
+		line := del + strings.Join([]string{name, "M", offset, escape(magic), escape(mask), interpreter, flags}, del)
+		if len(line) > maxRegisterLine {
+			return "", fmt.Errorf("%w: %d bytes, the kernel takes at most %d", ErrRegisterLine, len(line), maxRegisterLine)
+		}
+		return line, nil
+	}
+	return "", fmt.Errorf("%w: interpreter %q holds every delimiter mab can use (%s)", ErrRegisterLine, interpreter, delimiters)
 }
 
 func escape(b []byte) string {
@@ -101,10 +140,10 @@ func escape(b []byte) string {
 // line is the register line that recreates e exactly (name, magic, mask,
 // interpreter and flags): what Host.Install's undo registers again. The
 // kernel shows the O flag implied by C, so O is dropped.
-func (e Entry) line() string {
+func (e Entry) line() (string, error) {
 	flags := strings.NewReplacer("O", "").Replace(e.Flags)
 	if strings.Contains(e.Flags, "O") && !strings.Contains(e.Flags, "C") {
 		flags += "O"
 	}
-	return fmt.Sprintf(":%s:M:%d:%s:%s:%s:%s", e.Name, e.Offset, escape(e.Magic), escape(e.Mask), e.Interpreter, flags)
+	return registerLine(e.Name, strconv.Itoa(e.Offset), e.Magic, e.Mask, e.Interpreter, flags)
 }

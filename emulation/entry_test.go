@@ -50,7 +50,10 @@ func TestParseEntry(t *testing.T) {
 
 func TestRegisterLine(t *testing.T) {
 	a, _ := Lookup("aarch64")
-	got := RegisterLine(a, "/usr/bin/qemu-aarch64-static", Flags)
+	got, err := RegisterLine(a, "/usr/bin/qemu-aarch64-static", Flags)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := `:qemu-aarch64:M::\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:POCF`
 	if got != want {
 		t.Errorf("register line\n got %s\nwant %s", got, want)
@@ -144,12 +147,12 @@ func TestEntryLineRecreatesTheEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := Lookup("arm64")
-	want := strings.Replace(RegisterLine(a, "/usr/bin/qemu-aarch64-static", "CF"), "M::", "M:0:", 1)
-	if got := e.line(); got != want {
+	want := strings.Replace(mustLine(t, a, "/usr/bin/qemu-aarch64-static", "CF"), "M::", "M:0:", 1)
+	if got, err := e.line(); err != nil || got != want {
 		t.Errorf("Line\n got %s\nwant %s", got, want)
 	}
 	p, _ := ParseEntry("x", []byte("enabled\ninterpreter /i\nflags: PO\noffset 0\nmagic 7f\nmask ff\n"))
-	if got := p.line(); !strings.HasSuffix(got, ":/i:PO") {
+	if got, _ := p.line(); !strings.HasSuffix(got, ":/i:PO") {
 		t.Errorf("P and O without C: %s", got)
 	}
 }
@@ -245,7 +248,7 @@ func TestHostInstallRegistersStaticInterpreter(t *testing.T) {
 		t.Errorf("outcomes %+v, want [%+v]", out, want)
 	}
 	b, _ := os.ReadFile(filepath.Join(root, "register"))
-	if string(b) != RegisterLine(riscv, interp, Flags) {
+	if string(b) != mustLine(t, riscv, interp, Flags) {
 		t.Errorf("register got %q", b)
 	}
 	entry := "enabled\ninterpreter " + interp + "\nflags: POCF\noffset 0\nmagic " +

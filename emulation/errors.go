@@ -18,6 +18,10 @@ var (
 	// ErrDynamicInterpreter: the interpreter found is dynamically linked,
 	// so it would fail inside containers.
 	ErrDynamicInterpreter = errors.New("is dynamically linked and would fail inside containers")
+	// ErrRegisterLine: a handler's fields cannot be written to
+	// binfmt_misc's register file as they are (a name or interpreter the
+	// kernel would split or cut).
+	ErrRegisterLine = errors.New("invalid binfmt_misc register line")
 )
 
 // BrokenHandlerError is Host.Install's refusal to touch a handler that

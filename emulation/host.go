@@ -2,6 +2,7 @@ package emulation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,12 +47,14 @@ func (h Host) isRoot() bool {
 }
 
 // Install registers a static QEMU handler with Flags for each
-// architecture in arches, mounting binfmt_misc first when it is not. It is
-// idempotent: a working handler is left alone and reported as such. Every
-// interpreter is found and checked before anything is written, so a missing
-// or dynamically linked QEMU leaves the kernel's state as it was; a failed
-// registration removes the handlers this call added and restores those it
-// replaced.
+// architecture in arches (one named twice, as arm64 and aarch64, counts
+// once), mounting binfmt_misc first when it is not. It is idempotent: a
+// working handler is left alone and reported as such. Every interpreter is
+// found and checked, and every register line assembled, before anything is
+// written, so a missing or dynamically linked QEMU leaves the kernel's state
+// as it was; a failed registration removes the handlers this call added and
+// restores those it replaced, and an error of that undo is part of the
+// error returned.
 func (h Host) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 	if !h.isRoot() {
 		return nil, fmt.Errorf("installing binfmt handlers %w", ErrNeedRoot)
@@ -61,11 +64,22 @@ func (h Host) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := h.install(ctx, root, arches)
+	out, err := h.install(ctx, root, unique(arches))
 	if err != nil && mounted {
-		_ = unix.Unmount(root, 0) // leave the kernel as it was
+		if uerr := unix.Unmount(root, 0); uerr != nil { // leave the kernel as it was
+			err = errors.Join(err, fmt.Errorf("unmounting binfmt_misc at %s again: %w", root, uerr))
+		}
 	}
 	return out, err
+}
+
+// step is one handler Host.install writes.
+type step struct {
+	arch        Arch
+	interpreter string
+	line        string // the register line of the new handler
+	replace     string // entry to remove first
+	old         Entry  // the replaced entry, to restore on failure
 }
 
 func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcome, error) {
@@ -74,12 +88,6 @@ func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcom
 		return nil, err
 	}
 
-	type step struct {
-		arch        Arch
-		interpreter string
-		replace     string // entry to remove first
-		old         Entry  // the replaced entry, to restore on failure
-	}
 	var steps []step
 	out := make([]Outcome, len(arches))
 	for i, a := range arches {
@@ -91,7 +99,7 @@ func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcom
 			continue
 		}
 		st := statusOf(a, entries)
-		if st.Registered && st.Enabled && st.FixBinary && st.PreserveArgv0 && st.InterpreterExists {
+		if working(st) {
 			out[i].Action, out[i].Entry, out[i].Interpreter = ActionAlreadyInstalled, st.Entry, st.Interpreter
 			continue
 		}
@@ -102,10 +110,17 @@ func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcom
 		if err != nil {
 			return nil, err
 		}
-		s := step{arch: a, interpreter: interp}
+		line, err := RegisterLine(a, interp, Flags)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
+		s := step{arch: a, interpreter: interp, line: line}
 		if st.Registered {
 			s.replace = st.Entry
 			s.old, _ = find(a, entries)
+			if _, err := s.old.line(); err != nil { // it could not be put back
+				return nil, fmt.Errorf("%s: replacing %s: %w", a.Name, s.replace, err)
+			}
 		}
 		steps = append(steps, s)
 	}
@@ -113,31 +128,22 @@ func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcom
 	// Write. On a failure, undo what this call did: remove the handlers it
 	// added and put back those it replaced.
 	var done []step
-	undo := func() {
-		for i := len(done) - 1; i >= 0; i-- {
-			_ = remove(root, done[i].arch.Entry())
-			if done[i].replace != "" {
-				_ = restore(root, done[i].old)
-			}
-		}
-	}
 	for _, s := range steps {
 		i := indexOf(arches, s.arch)
 		if s.replace != "" {
 			if err := remove(root, s.replace); err != nil {
-				undo()
-				return nil, err
+				return nil, errors.Join(err, undo(root, done))
 			}
 			out[i].Action = ActionReplaced
 		} else {
 			out[i].Action = ActionInstalled
 		}
-		if err := register(root, RegisterLine(s.arch, s.interpreter, Flags)); err != nil {
+		if err := register(root, s.line); err != nil {
+			err = fmt.Errorf("%s: %w", s.arch.Name, err)
 			if s.replace != "" {
-				_ = restore(root, s.old)
+				err = errors.Join(err, restore(root, s.old))
 			}
-			undo()
-			return nil, fmt.Errorf("%s: %w", s.arch.Name, err)
+			return nil, errors.Join(err, undo(root, done))
 		}
 		done = append(done, s)
 		out[i].Entry, out[i].Interpreter = s.arch.Entry(), s.interpreter
@@ -145,10 +151,38 @@ func (h Host) install(ctx context.Context, root string, arches []Arch) ([]Outcom
 	return out, nil
 }
 
+// working reports whether st is a handler that builds can use: enabled,
+// with the F and P flags, and an interpreter that exists and is static (a
+// dynamically linked one, even held open by F, fails inside containers,
+// which have no loader for it).
+func working(st ArchStatus) bool {
+	return st.Registered && st.Enabled && st.FixBinary && st.PreserveArgv0 && st.InterpreterExists && st.Static
+}
+
+// undo removes the handlers of done, newest first, and puts back those
+// they replaced. Every failure is in the error.
+func undo(root string, done []step) error {
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		errs = append(errs, remove(root, done[i].arch.Entry()))
+		if done[i].replace != "" {
+			errs = append(errs, restore(root, done[i].old))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("undoing this install: %w", err)
+	}
+	return nil
+}
+
 // restore registers e again exactly as it was (disabled if it was): the
 // undo of a removal or a replacement.
 func restore(root string, e Entry) error {
-	if err := register(root, e.line()); err != nil {
+	line, err := e.line()
+	if err == nil {
+		err = register(root, line)
+	}
+	if err != nil {
 		return fmt.Errorf("restoring %s: %w", e.Name, err)
 	}
 	if !e.Enabled {
@@ -175,7 +209,7 @@ func (h Host) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]Out
 		return nil, err
 	}
 	var out []Outcome
-	for _, a := range arches {
+	for _, a := range unique(arches) {
 		e, ok := find(a, entries)
 		if !ok || ownOnly && e.Name != a.Entry() {
 			continue
@@ -196,8 +230,10 @@ func brokenReason(st ArchStatus) string {
 		return "registered without the P flag (busybox and other multi-call programs fail when they re-execute themselves)"
 	case !st.Enabled:
 		return "disabled"
-	default:
+	case !st.InterpreterExists:
 		return fmt.Sprintf("pointing at %s, which does not exist", st.Interpreter)
+	default:
+		return fmt.Sprintf("pointing at %s, which %s", st.Interpreter, ErrDynamicInterpreter)
 	}
 }
 

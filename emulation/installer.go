@@ -8,11 +8,13 @@ import "context"
 type Installer interface {
 	// Install makes every architecture of arches runnable, natively or
 	// through a handler with Flags, and returns one Outcome per
-	// architecture in the order of arches. It is idempotent, and on an
-	// error it leaves the kernel as it found it.
+	// architecture in the order of arches (one named twice, as arm64 and
+	// aarch64, counts once). It is idempotent, and on an error or a
+	// cancellation it leaves the kernel as it found it, or says in the
+	// error what it could not undo.
 	Install(ctx context.Context, arches []Arch) ([]Outcome, error)
-	// Uninstall removes the handlers that serve arches and returns one
-	// Outcome (ActionRemoved) per handler removed; an architecture without
+	// Uninstall removes the handlers that serve arches (each once) and
+	// returns one Outcome (ActionRemoved) per handler removed; an architecture without
 	// a handler is skipped. With ownOnly it removes only handlers named as
 	// mab and tonistiigi/binfmt name them (qemu-<qemu name>) and leaves
 	// those a distribution or a user registered under other names alone.
@@ -62,4 +64,16 @@ type Outcome struct {
 	// for Host, "(in IMAGE)" for Docker; empty for ActionNative and
 	// ActionRemoved.
 	Interpreter string
+}
+
+// unique drops the architectures of arches that an earlier one already
+// names (aarch64 after arm64), keeping the order.
+func unique(arches []Arch) []Arch {
+	var out []Arch
+	for _, a := range arches {
+		if indexOf(out, a) < 0 {
+			out = append(out, a)
+		}
+	}
+	return out
 }

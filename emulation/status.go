@@ -41,9 +41,12 @@ type ArchStatus struct {
 }
 
 // Ready reports whether builds for this architecture can run: natively, or
-// through an enabled handler with the F flag.
+// through an enabled handler with the F flag whose interpreter is not a
+// dynamically linked file of this machine (with F the kernel holds the
+// interpreter open, so one that is gone from here still works; a dynamic
+// one needs a loader that build containers lack).
 func (s ArchStatus) Ready() bool {
-	return s.Native || (s.Registered && s.Enabled && s.FixBinary)
+	return s.Native || (s.Registered && s.Enabled && s.FixBinary && (!s.InterpreterExists || s.Static))
 }
 
 // ProbeAll runs Probe for every row of st and records the outcome in its

@@ -58,7 +58,7 @@ func adviseBuilder(err error) error {
 	case errors.Is(err, builder.ErrUnreachable):
 		return fmt.Errorf("%w; start buildkitd, or pass --builder / set BUILDKIT_HOST (see `mab builder ls`)", err)
 	case errors.Is(err, builder.ErrTLS):
-		return fmt.Errorf("%w: --tlscacert, --tlscert and --tlskey need a tcp:// --builder", err)
+		return fmt.Errorf("%w; --tlscacert, --tlscert and --tlskey apply to tcp:// builders, and a tcp:// --node takes its own as PLATFORM=tcp://HOST:PORT,cacert=FILE,cert=FILE,key=FILE", err)
 	}
 	return err
 }

@@ -70,7 +70,7 @@ func TestAdviseBuilder(t *testing.T) {
 	}{
 		{fmt.Errorf("%w: no BuildKit socket at unix:///x", builder.ErrUnreachable), "; start buildkitd, or pass --builder / set BUILDKIT_HOST (see `mab builder ls`)"},
 		{&builder.AuthError{Registry: "reg.example.com", Err: errors.New("401 Unauthorized")}, "; log in with `docker login reg.example.com` (mab reads the Docker config and its credential helpers)"},
-		{fmt.Errorf("%w: TLS needs a tcp:// builder, not unix:///x", builder.ErrTLS), "need a tcp:// --builder"},
+		{fmt.Errorf("%w: TLS needs a tcp:// builder, not unix:///x", builder.ErrTLS), "a tcp:// --node takes its own as PLATFORM=tcp://HOST:PORT,cacert=FILE,cert=FILE,key=FILE"},
 	}
 	for _, c := range cases {
 		got := advise(c.err, "build")

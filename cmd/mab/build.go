@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/internal/pipeline"
 	"github.com/spf13/cobra"
 )
@@ -54,6 +55,11 @@ and the summary go to stderr.`,
 				return err
 			}
 			o.Insecure, o.InsecureRegistries = plain.all, plain.hosts
+			if addr := builder.Address(o.Builder, os.Getenv); addr != "" {
+				if err := builder.CheckAddress(addr); err != nil {
+					return err
+				}
+			}
 			plan, err := pipeline.NewPlan(o, os.Getenv)
 			if err != nil {
 				return err
@@ -94,7 +100,7 @@ and the summary go to stderr.`,
 	f.BoolVar(&o.Load, "load", false, "after the push, load the host's platform into the Docker daemon ($DOCKER_HOST) under the final tag")
 	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (platforms, arch tags, builders, native or emulated) and stop")
-	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT (also $MAB_NODES)")
+	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; also $MAB_NODES)")
 	f.StringVar(&o.TLS.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")
 	f.StringVar(&o.TLS.Key, "tlskey", "", "client key for a tcp:// builder")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -33,25 +34,25 @@ func newBuilderLsCmd() *cobra.Command {
 		Example: "  mab builder ls\n  MAB_NODES=\"linux/arm64=tcp://arm-host:1234\" mab builder ls",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addrs, err := builder.Known("", os.Getenv)
+			known, err := builder.Known("", os.Getenv)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tPLATFORMS")
-			for _, a := range addrs {
-				status, plats := probe(cmd.Context(), a)
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", a, status, plats)
+			for _, e := range known {
+				status, plats := probe(cmd.Context(), e)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Address, status, plats)
 			}
 			return tw.Flush()
 		},
 	}
 }
 
-func probe(ctx context.Context, addr string) (status, plats string) {
+func probe(ctx context.Context, e builder.Endpoint) (status, plats string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	have, err := builder.Probe(ctx, addr, builder.TLS{})
+	have, err := builder.Probe(ctx, e.Address, e.TLS)
 	if err != nil {
 		return "unreachable", "-"
 	}
@@ -66,18 +67,30 @@ func newBuilderStopCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the buildkitd that mab started itself",
-		Args:  cobra.NoArgs,
+		Long: `Stop the buildkitd that mab started when it found no other builder. The
+process named by the pid file in mab's state folder is signalled only when
+it is buildkitd running with that state folder; otherwise the pid file is
+stale: it is removed and nothing is signalled.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stopped, err := builder.StopLocal()
+			res, err := builder.StopLocal()
 			if err != nil {
 				return err
 			}
-			if stopped {
-				fmt.Fprintln(cmd.ErrOrStderr(), "stopped mab's buildkitd")
-			} else {
-				fmt.Fprintln(cmd.ErrOrStderr(), "mab's buildkitd is not running")
-			}
+			printStop(cmd.ErrOrStderr(), res)
 			return nil
 		},
+	}
+}
+
+// printStop says in one line what `mab builder stop` did.
+func printStop(w io.Writer, res builder.StopResult) {
+	switch {
+	case res.Stopped:
+		fmt.Fprintf(w, "stopped mab's buildkitd (pid %d)\n", res.PID)
+	case res.Stale != "":
+		fmt.Fprintf(w, "mab's buildkitd is not running: removed the stale pid file %s (%s)\n", res.PIDFile, res.Stale)
+	default:
+		fmt.Fprintln(w, "mab's buildkitd is not running")
 	}
 }

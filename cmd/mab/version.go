@@ -26,11 +26,21 @@ func newVersionCmd() *cobra.Command {
 }
 
 func versions() (mab, buildkit string) {
-	mab, buildkit = version, "unknown"
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return orDevel(mab), buildkit
+		return orDevel(version), "unknown"
 	}
+	return versionsFrom(info, version)
+}
+
+// versionsFrom is mab's version and the BuildKit client's from the build
+// info: linked (set at link time) wins, then the main module's version,
+// which a build from a git checkout without a release tag gives as
+// "(devel)" (Go before 1.24, or workspace builds) or as a pseudo-version.
+// Without a linked version, the VCS revision that go build stamps into
+// the build info follows, with whether the tree was modified.
+func versionsFrom(info *debug.BuildInfo, linked string) (mab, buildkit string) {
+	mab, buildkit = linked, "unknown"
 	if mab == "" {
 		mab = info.Main.Version
 	}
@@ -39,7 +49,23 @@ func versions() (mab, buildkit string) {
 			buildkit = d.Version
 		}
 	}
+	if rev := setting(info, "vcs.revision"); linked == "" && rev != "" {
+		rev = "revision " + rev
+		if setting(info, "vcs.modified") == "true" {
+			rev += ", modified"
+		}
+		mab = orDevel(mab) + " (" + rev + ")"
+	}
 	return orDevel(mab), buildkit
+}
+
+func setting(info *debug.BuildInfo, key string) string {
+	for _, s := range info.Settings {
+		if s.Key == key {
+			return s.Value
+		}
+	}
+	return ""
 }
 
 func orDevel(v string) string {

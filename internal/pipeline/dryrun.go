@@ -20,7 +20,7 @@ func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 // DryRun prints the plan with r's builders; see the package function.
 func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	fmt.Fprintf(w, "final tag: %s\ncontext:   %s\ndockerfile: %s\n\n", p.Final, p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
-	nodes, err := r.route(ctx, p)
+	nodes, err := r.route(ctx, p, w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tARCH TAG\tBUILDER\tMODE")
 	if err != nil {
@@ -53,7 +53,10 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 		mode := "native"
 		switch {
 		case !platform.Supports(n.have, t.Platform):
-			mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
+			mode = "unsupported: " + noWorkerReason(t.Platform, n.have)
+			if emulable(t.Platform, n.have) {
+				mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
+			}
 		case !nativeOn(n.have, t.Platform):
 			mode = "emulated"
 		}

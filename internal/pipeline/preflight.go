@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
 	"github.com/mab-build/mab/internal/platform"
@@ -17,7 +19,9 @@ import (
 )
 
 // MissingPlatformsError is preflight's error: the builder's workers cannot
-// run these platforms.
+// run these platforms. Its message suggests a QEMU handler only for the
+// platforms one can provide (see emulable); for the others it says that
+// the builder has no worker for them.
 type MissingPlatformsError struct {
 	Builder string
 	Missing []ocispec.Platform
@@ -29,21 +33,96 @@ type MissingPlatformsError struct {
 }
 
 func (e *MissingPlatformsError) Error() string {
-	var missing, have, arches []string
-	for _, p := range e.Missing {
-		missing = append(missing, platform.Format(p))
-		arches = append(arches, p.Architecture)
-	}
+	var have []string
 	for _, h := range e.Have {
 		have = append(have, platform.Format(h))
 	}
-	slices.Sort(arches)
 	if e.Broken != "" {
+		missing, arches := formatMissing(e.Missing)
 		return fmt.Sprintf("builder %s lists %s, but this machine's kernel, which runs it, cannot run them: %s: register QEMU handlers with `sudo mab emulation install %s`, or pass --install-emulators",
-			e.Builder, strings.Join(missing, ", "), e.Broken, strings.Join(slices.Compact(arches), " "))
+			e.Builder, missing, e.Broken, arches)
 	}
-	return fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`, or pass --install-emulators",
-		e.Builder, strings.Join(missing, ", "), strings.Join(have, ", "), strings.Join(slices.Compact(arches), " "))
+	qemu, others := splitMissing(e.Missing, e.Have)
+	var parts []string
+	if len(qemu) > 0 {
+		missing, arches := formatMissing(qemu)
+		parts = append(parts, fmt.Sprintf("builder %s cannot run %s (it runs %s): register QEMU handlers on the builder's host with `sudo mab emulation install %s`, or pass --install-emulators",
+			e.Builder, missing, strings.Join(have, ", "), arches))
+	}
+	if len(others) > 0 {
+		var why []string
+		for _, p := range others {
+			why = append(why, platform.FormatAll(p)+" ("+noWorkerReason(p, e.Have)+")")
+		}
+		parts = append(parts, fmt.Sprintf("builder %s has no worker for %s, and no QEMU handler can add one (it runs %s): build it on a builder that has, with --node PLATFORM=ENDPOINT",
+			e.Builder, strings.Join(why, ", "), strings.Join(have, ", ")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// formatMissing lists platforms and their architectures, sorted and each
+// once, as `mab emulation install` takes them.
+func formatMissing(ps []ocispec.Platform) (missing, arches string) {
+	var m, a []string
+	for _, p := range ps {
+		m = append(m, platform.FormatAll(p))
+		a = append(a, p.Architecture)
+	}
+	slices.Sort(a)
+	return strings.Join(m, ", "), strings.Join(slices.Compact(a), " ")
+}
+
+// emulable reports whether installing a QEMU handler can make a builder
+// whose workers list have run p: p is a linux platform that one of mab's
+// handlers serves (emulation.Arches, variant included: QEMU's arm handler
+// serves linux/arm/v7 and v6, not v9), and no handler for its architecture
+// is there yet (the workers list no platform of it).
+func emulable(p ocispec.Platform, have []ocispec.Platform) bool {
+	p = platforms.Normalize(p)
+	if p.OS != "linux" {
+		return false
+	}
+	a, err := emulation.Lookup(p.Architecture)
+	if err != nil || !slices.Contains(a.Platforms, platform.Format(p)) {
+		return false
+	}
+	return !slices.ContainsFunc(have, func(h ocispec.Platform) bool {
+		h = platforms.Normalize(h)
+		return h.OS == p.OS && h.Architecture == p.Architecture
+	})
+}
+
+// splitMissing separates the missing platforms that a QEMU handler can
+// provide from those that need a worker of their own.
+func splitMissing(missing, have []ocispec.Platform) (qemu, others []ocispec.Platform) {
+	for _, p := range missing {
+		if emulable(p, have) {
+			qemu = append(qemu, p)
+		} else {
+			others = append(others, p)
+		}
+	}
+	return qemu, others
+}
+
+// noWorkerReason says in a few words why no worker of have runs p, which
+// no QEMU handler can provide.
+func noWorkerReason(p ocispec.Platform, have []ocispec.Platform) string {
+	p = platforms.Normalize(p)
+	sameOS := func(h ocispec.Platform) bool { return platforms.Normalize(h).OS == p.OS }
+	sameArch := func(h ocispec.Platform) bool {
+		h = platforms.Normalize(h)
+		return h.OS == p.OS && h.Architecture == p.Architecture
+	}
+	switch {
+	case !slices.ContainsFunc(have, sameOS):
+		return "no " + p.OS + " worker"
+	case slices.ContainsFunc(have, sameArch) && p.OSVersion != "":
+		return "no worker of OS version " + p.OSVersion
+	case slices.ContainsFunc(have, sameArch):
+		return "no worker for variant " + cmp.Or(p.Variant, "(none)") + " of " + p.OS + "/" + p.Architecture
+	}
+	return "no " + p.OS + "/" + p.Architecture + " worker, and mab has no QEMU handler for it"
 }
 
 // reprobeTimeout bounds the wait, after an install, for the builder to
@@ -73,7 +152,8 @@ func Preflight(ctx context.Context, bk Builder, targets []Target) error {
 
 // prepareEmulation is preflight with its remedy, for the targets routed to
 // one builder: when the builder cannot run some of them and opt.Install is
-// set, it installs their handlers, reads the worker platforms again (until
+// set, it fails at once if a QEMU handler cannot provide one of them (see
+// emulable), else installs their handlers, reads the worker platforms again (until
 // BuildKit's cache of them expires) and fails unless every target is then
 // runnable. It returns the builder's platforms as finally read.
 func prepareEmulation(ctx context.Context, bk Builder, targets []Target, opt EmulatorOptions, w io.Writer) ([]ocispec.Platform, error) {
@@ -83,6 +163,11 @@ func prepareEmulation(ctx context.Context, bk Builder, targets []Target, opt Emu
 		return nil, err
 	}
 	if err != nil {
+		// What no handler can provide fails now, before anything is
+		// installed or waited for.
+		if _, others := splitMissing(missing.Missing, missing.Have); missing.Broken == "" && len(others) > 0 {
+			return nil, &MissingPlatformsError{Builder: missing.Builder, Missing: others, Have: missing.Have}
+		}
 		var arches []emulation.Arch
 		for _, m := range missing.Missing {
 			a, err := emulation.Lookup(m.Architecture)

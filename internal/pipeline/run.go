@@ -146,7 +146,7 @@ func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, er
 // run routes, checks, builds, publishes and loads, recording in res how
 // far it got. built reports whether any solve ran (then a summary is due).
 func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer) (built bool, err error) {
-	nodes, err := r.route(ctx, p)
+	nodes, err := r.route(ctx, p, stderr)
 	if err != nil {
 		return false, err
 	}
