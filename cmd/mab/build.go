@@ -20,14 +20,21 @@ under its arch tag (TAG-amd64, TAG-arm64, TAG-armv7), merge them into one
 index under TAG, and read TAG back to verify it.
 
 Every check that needs no daemon runs first: platforms, the tag, the arch
-tags, the context and the Dockerfile. The final tag is written only when
-every platform succeeded. The final digest is printed on stdout; progress
-and the summary go to stderr.`,
+tags, the context, the Dockerfile and --metadata-file. The final tag is
+written only when every platform succeeded and the index passed every
+check; a failed read-back puts the earlier index back. The final digest is
+printed on stdout; progress and the summary go to stderr.
+
+Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
+published but a later step (--load, --metadata-file) failed; 4 the final
+tag was written and could be neither confirmed nor put back (the message
+says what it holds); 130 a second Ctrl-C. The first Ctrl-C stops the
+solves; a write already under way is finished and read back.`,
 		Example: `  # three platforms into a registry
   mab build --platform linux/amd64,linux/arm64,linux/arm/v7 -t registry.example.com/app:1.4 .
 
-  # a local plain-HTTP registry and a base image argument
-  mab build --insecure --platform linux/amd64,linux/arm64 \
+  # a plain-HTTP registry on the network, and a base image argument
+  mab build --insecure-registry 10.0.0.5:5000 --platform linux/amd64,linux/arm64 \
     --build-arg BASE=127.0.0.1:5000/busybox:latest -t 127.0.0.1:5000/hello:dev examples/hello
 
   # another BuildKit, with TLS; or the Docker daemon's own BuildKit
