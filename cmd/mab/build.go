@@ -35,7 +35,7 @@ solves; a write already under way is finished and read back.`,
 
   # a plain-HTTP registry on the network, and a base image argument
   mab build --insecure-registry 10.0.0.5:5000 --platform linux/amd64,linux/arm64 \
-    --build-arg BASE=127.0.0.1:5000/busybox:latest -t 127.0.0.1:5000/hello:dev examples/hello
+    --build-arg BASE=10.0.0.5:5000/busybox:latest -t 10.0.0.5:5000/hello:dev examples/hello
 
   # another BuildKit, with TLS; or the Docker daemon's own BuildKit
   mab build --builder tcp://buildkit.internal:1234 --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem \
