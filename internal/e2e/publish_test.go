@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,11 +21,18 @@ import (
 // returns once the solve is under way (its RUN step is in the progress).
 func startBuild(t *testing.T, e testenv.Env, repo, md string) (*exec.Cmd, *strings.Builder, *syncWriter) {
 	t.Helper()
+	return startBuildOn(t, e, e.BuildkitHost, repo+":1", md, 60)
+}
+
+// startBuildOn is startBuild on the builder at addr, to tag, with a RUN
+// step that sleeps for the given seconds.
+func startBuildOn(t *testing.T, e testenv.Env, addr, tag, md string, seconds int) (*exec.Cmd, *strings.Builder, *syncWriter) {
+	t.Helper()
 	dir := t.TempDir()
-	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\nRUN echo started-sleeping && sleep 60\n")
+	writeDockerfile(t, dir, fmt.Sprintf("ARG BASE\nFROM ${BASE}\nRUN echo started-sleeping && sleep %d\n", seconds))
 	cmd := exec.Command(e.Mab(t), "build", "--insecure", "--progress", "plain", "--no-cache", "--platform", "linux/amd64",
-		"--build-arg", "BASE="+e.Base(), "--metadata-file", md, "-t", repo+":1", dir)
-	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost)
+		"--build-arg", "BASE="+e.Base(), "--metadata-file", md, "-t", tag, dir)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+addr)
 	var out strings.Builder
 	errb := &syncWriter{b: &strings.Builder{}}
 	cmd.Stdout, cmd.Stderr = &out, errb

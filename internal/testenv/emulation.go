@@ -139,6 +139,14 @@ func (e Env) PrivateBuildkitd(t testing.TB) string {
 // ends.
 func (e Env) StartBuildkitd(t testing.TB, addr string, extra ...string) string {
 	t.Helper()
+	addr, _ = e.StartBuildkitdProcess(t, addr, extra...)
+	return addr
+}
+
+// StartBuildkitdProcess is StartBuildkitd that also returns the process,
+// for a test that kills it mid-build.
+func (e Env) StartBuildkitdProcess(t testing.TB, addr string, extra ...string) (string, *os.Process) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "mab-bk-")
 	if err != nil {
 		t.Fatal(err)
@@ -173,13 +181,13 @@ func (e Env) StartBuildkitd(t testing.TB, addr string, extra ...string) string {
 	})
 	for i := 0; i < 100; i++ {
 		if listening(addr) {
-			return addr
+			return addr, cmd.Process
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "buildkitd.log"))
 	t.Fatalf("buildkitd on %s did not start:\n%s", addr, b)
-	return ""
+	return "", nil
 }
 
 func listening(addr string) bool {
