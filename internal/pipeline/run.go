@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -181,7 +182,7 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 		if fatal != nil {
 			return true, fatal
 		}
-		return true, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, errors.Join(failed...))
+		return true, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, platformFailures(failed))
 	}
 	res.Stage = StageBuilt
 	r.report(StageBuilt)
@@ -208,3 +209,41 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 	}
 	return true, err
 }
+
+// platformFailures are the failures of several platforms. Its message
+// names each distinct cause once, after the platforms it stopped: an
+// unreachable SBOM scanner fails every platform the same way, and one line
+// should say so once.
+type platformFailures []error
+
+func (f platformFailures) Error() string {
+	var causes []string
+	plats := map[string][]string{}
+	for _, err := range f {
+		msg := oneLine(err)
+		plat, cause := "", msg
+		if rest, ok := strings.CutPrefix(msg, "building "); ok {
+			if p, c, ok := strings.Cut(rest, ": "); ok {
+				plat, cause = p, c
+			}
+		}
+		if _, seen := plats[cause]; !seen {
+			causes = append(causes, cause)
+		}
+		if plat != "" {
+			plats[cause] = append(plats[cause], plat)
+		} else if plats[cause] == nil {
+			plats[cause] = []string{}
+		}
+	}
+	parts := make([]string, len(causes))
+	for i, c := range causes {
+		parts[i] = c
+		if ps := plats[c]; len(ps) > 0 {
+			parts[i] = "building " + strings.Join(ps, ", ") + ": " + c
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (f platformFailures) Unwrap() []error { return f }

@@ -300,3 +300,21 @@ func readJSON(t *testing.T, path string, v any) {
 		t.Fatalf("%s: %v\n%s", path, err, b)
 	}
 }
+
+func TestSameFailureOfEveryPlatformIsSaidOnce(t *testing.T) {
+	bk := amd64Host("fake://default")
+	scanner := errors.New("resolving generator image: 127.0.0.1:1/scanner: connection refused")
+	bk.fail = map[string]error{"linux/amd64": scanner, "linux/arm64": scanner, "linux/arm/v7": errors.New("RUN make: exit code 2")}
+	w := newWorld(t, bk)
+	_, err := w.runner().Run(context.Background(), w.plan(nil), &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := "3 of 3 platforms failed, " + w.host + "/app:1.4 left unchanged: building linux/amd64, linux/arm64: " + scanner.Error() + "; building linux/arm/v7: RUN make: exit code 2"
+	if err.Error() != want {
+		t.Errorf("err\n got %s\nwant %s", err, want)
+	}
+	if !errors.Is(err, scanner) {
+		t.Error("the error no longer wraps each platform's")
+	}
+}
