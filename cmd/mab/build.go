@@ -61,7 +61,7 @@ solves; a write already under way is finished and read back.`,
 			if err := plain.check(); err != nil {
 				return err
 			}
-			o.Insecure, o.InsecureRegistries = plain.all, plain.hosts
+			o.Insecure, o.InsecureRegistries, o.Registry = plain.all, plain.hosts, plain.options()
 			if addr := builder.Address(o.Builder, os.Getenv); addr != "" {
 				if err := builder.CheckAddress(addr); err != nil {
 					return err

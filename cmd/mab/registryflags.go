@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/merge"
@@ -13,19 +14,26 @@ import (
 // plainHTTPFlags are --insecure and --insecure-registry, of every command
 // that reaches registries through merge: who may be spoken to over plain
 // HTTP (and so be sent credentials in the clear). Loopback registries
-// always may.
+// always may. --registry-timeout rides along: how long a registry may
+// stay silent.
 type plainHTTPFlags struct {
-	all   bool     // --insecure: every registry and token server of the command
-	hosts []string // --insecure-registry HOST[:PORT], repeatable
+	all     bool          // --insecure: every registry and token server of the command
+	hosts   []string      // --insecure-registry HOST[:PORT], repeatable
+	timeout time.Duration // --registry-timeout; 0 is merge's default
 }
 
 func (f *plainHTTPFlags) add(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.all, "insecure", false, "allow plain HTTP to every registry and token server this command talks to, and so send them credentials in the clear (prefer --insecure-registry)")
 	fl.StringArrayVar(&f.hosts, "insecure-registry", nil, "allow plain HTTP to this registry only, HOST (any port) or HOST:PORT (repeatable); loopback registries need neither flag")
+	fl.DurationVar(&f.timeout, "registry-timeout", 0, "how long a registry may stay silent in one request before it is retried (default 30s; each request but a blob transfer also ends after 2m or this, whichever is longer)")
 }
 
-// check refuses an --insecure-registry that is not HOST or HOST:PORT.
+// check refuses an --insecure-registry that is not HOST or HOST:PORT, and
+// a negative --registry-timeout.
 func (f plainHTTPFlags) check() error {
+	if f.timeout < 0 {
+		return fmt.Errorf("invalid --registry-timeout %s: want a positive duration such as 30s", f.timeout)
+	}
 	for _, h := range f.hosts {
 		u, err := url.Parse("//" + h)
 		if h == "" || err != nil || u.Host != h || u.Hostname() == "" || strings.ContainsAny(h, "/@") {
@@ -37,7 +45,11 @@ func (f plainHTTPFlags) check() error {
 
 // options are the merge client options of the flags.
 func (f plainHTTPFlags) options() []merge.Option {
-	return []merge.Option{merge.WithInsecure(f.all), merge.WithInsecureRegistries(f.hosts...)}
+	opts := []merge.Option{merge.WithInsecure(f.all), merge.WithInsecureRegistries(f.hosts...)}
+	if f.timeout > 0 {
+		opts = append(opts, merge.WithTimeout(f.timeout, max(2*time.Minute, f.timeout)))
+	}
+	return opts
 }
 
 // nameOptions are the options to parse ref (a reference, or a SOURCE with

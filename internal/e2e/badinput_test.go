@@ -64,6 +64,7 @@ func TestBadInputIsRefusedChangingNothing(t *testing.T) {
 		{"metadata file in a missing folder", p("--metadata-file", filepath.Join(dir, "missing", "m.json")), "invalid --metadata-file"},
 		{"metadata file under /proc", p("--metadata-file", "/proc/mab.json"), "cannot create a file in /proc"},
 		{"load without the host's platform", build("--platform", hostless, "-t", tag, "--load"), "--load loads the host's platform"},
+		{"negative registry timeout", p("--registry-timeout", "-1s"), "invalid --registry-timeout"},
 		{"unknown builder scheme", p("--builder", "bogus://x"), "unknown scheme bogus"},
 		{"client certificate without its key", p("--tlscert", "/tmp/cert.pem"), "--tlscert and --tlskey go together"},
 		{"merge: unknown architecture", []string{"merge", "--insecure", "-t", tag, "--platform", "linux/amd65", e.Base()}, `unknown architecture "amd65"`},

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/mab-build/mab/internal/testenv"
@@ -71,4 +72,30 @@ func TestFailedReadBackRestoresEarlierIndex(t *testing.T) {
 	if n := px.Count(http.MethodPut, index); n != 3 {
 		t.Errorf("%d index PUTs, want 3 (first build, second build, restore)", n)
 	}
+}
+
+// TestHangingRegistryFailsWithinBoundedTime: the registry accepts the
+// read of the final tag and never answers; with --registry-timeout 1s mab
+// gives up within seconds, naming the registry, and writes nothing.
+func TestHangingRegistryFailsWithinBoundedTime(t *testing.T) {
+	e := testenv.Get(t)
+	px := faultproxy.New("http://" + e.Registry)
+	t.Cleanup(px.Close)
+	repo := strings.TrimPrefix(uniqueRepo(e, "hang"), e.Registry+"/")
+	px.Add(faultproxy.Rule{Method: http.MethodGet, Path: "/v2/" + repo + "/manifests/1$", Fault: faultproxy.Hang()})
+	dir := t.TempDir()
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\n")
+	start := time.Now()
+	r := e.Run(t, "build", "--progress", "quiet", "--registry-timeout", "1s", "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "-t", px.Host()+"/"+repo+":1", dir)
+	took := time.Since(start)
+	last := testenv.LastLine(r.Stderr)
+	if r.ExitCode != 1 || !strings.Contains(last, px.Host()) || !strings.Contains(last, "left unchanged") {
+		t.Fatalf("exit %d after %s, last line %q", r.ExitCode, took, last)
+	}
+	if took > 45*time.Second {
+		t.Errorf("took %s to give up on a silent registry with --registry-timeout 1s", took)
+	}
+	t.Logf("gave up after %s: %s", took.Round(100*time.Millisecond), last)
+	assertTagMissing(t, e.Registry+"/"+repo+":1")
 }

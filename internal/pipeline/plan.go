@@ -43,7 +43,10 @@ type Options struct {
 	// (HOST or HOST:PORT): the final tag's, for BuildKit's push and mab's
 	// merge; loopback registries are allowed by the merge anyway.
 	InsecureRegistries []string
-	Progress           string
+	// Registry are options of the registry client that publishes (they
+	// may repeat Insecure and InsecureRegistries): timeouts, for one.
+	Registry []merge.Option
+	Progress string
 	// Suffix is the arch tag template; empty means DefaultSuffix.
 	Suffix string
 
@@ -83,7 +86,9 @@ type Plan struct {
 	Insecure           bool
 	InsecureRegistries []string
 	plainFinal         bool
-	Progress           string
+	// Registry are the publishing client's options of Options.Registry.
+	Registry []merge.Option
+	Progress string
 	// Build holds the solve options shared by every platform, parsed.
 	Build builder.Request
 	// Nodes send platforms to their own builders, in the order given.
@@ -137,6 +142,7 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		Builder:            o.Builder,
 		Insecure:           o.Insecure,
 		InsecureRegistries: o.InsecureRegistries,
+		Registry:           o.Registry,
 		plainFinal:         plainFinal,
 		Progress:           o.Progress,
 	}

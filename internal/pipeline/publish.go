@@ -97,7 +97,8 @@ func (r Runner) publish(ctx context.Context, p *Plan, outcomes []Outcome, pub *p
 	for i, o := range outcomes {
 		sources[i] = merge.Source{Ref: p.Final.Context().Digest(o.Digest)}
 	}
-	client := merge.New(append([]merge.Option{merge.WithInsecure(p.Insecure), merge.WithInsecureRegistries(p.InsecureRegistries...)}, r.Registry...)...)
+	opts := append([]merge.Option{merge.WithInsecure(p.Insecure), merge.WithInsecureRegistries(p.InsecureRegistries...)}, p.Registry...)
+	client := merge.New(append(opts, r.Registry...)...)
 	prev, err := client.Snapshot(ctx, p.Final)
 	if err != nil {
 		return fmt.Errorf("%s left unchanged: %w", p.Final, err)
