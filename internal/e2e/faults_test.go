@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,4 +101,47 @@ func TestHangingRegistryFailsWithinBoundedTime(t *testing.T) {
 	}
 	t.Logf("gave up after %s: %s", took.Round(100*time.Millisecond), last)
 	assertTagMissing(t, e.Registry+"/"+repo+":1")
+}
+
+// TestSignalDuringWriteFinishesAndReportsIt: SIGINT arrives while the
+// index PUT is under way (its first attempt hangs): mab finishes the
+// write and the read-back instead of abandoning them, exits 0 and prints
+// the digest the tag holds.
+func TestSignalDuringWriteFinishesAndReportsIt(t *testing.T) {
+	e := testenv.Get(t)
+	px := faultproxy.New("http://" + e.Registry)
+	t.Cleanup(px.Close)
+	repo := strings.TrimPrefix(uniqueRepo(e, "sigwrite"), e.Registry+"/")
+	index := "/v2/" + repo + "/manifests/1$"
+	px.Add(faultproxy.Rule{Method: http.MethodPut, Path: index, Times: 1, Fault: faultproxy.Hang()})
+	dir := t.TempDir()
+	writeDockerfile(t, dir, "ARG BASE\nFROM ${BASE}\n")
+	cmd := exec.Command(e.Mab(t), "build", "--progress", "quiet", "--registry-timeout", "2s", "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "-t", px.Host()+"/"+repo+":1", dir)
+	cmd.Env = append(os.Environ(), "BUILDKIT_HOST="+e.BuildkitHost)
+	var stdout strings.Builder
+	stderr := &syncWriter{b: &strings.Builder{}}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for px.Count(http.MethodPut, index) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no index PUT in 60s:\n%s", stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := waitExit(t, cmd, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d, want 0 (the write finished):\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr.String(), "stopping") {
+		t.Errorf("the signal was not seen:\n%s", stderr)
+	}
+	d, err := remote.Head(mustRef(t, e.Registry+"/"+repo+":1"))
+	if err != nil || strings.TrimSpace(stdout.String()) != d.Digest.String() {
+		t.Errorf("stdout %q, the tag holds %v (%v)", stdout.String(), d, err)
+	}
 }
