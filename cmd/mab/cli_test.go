@@ -60,7 +60,7 @@ func TestBuildRefusesBadInputBeforeDialling(t *testing.T) {
 			if strings.Contains(err.Error(), "nonexistent") {
 				t.Errorf("err = %q: the builder was dialled before the plan was checked", err)
 			}
-			if strings.Contains(oneLine(err), "\n") {
+			if strings.Contains(pipeline.OneLine(err), "\n") {
 				t.Errorf("error is not one line: %q", err)
 			}
 		})
@@ -108,7 +108,7 @@ func TestEmulationInstallRefusesUnknownArch(t *testing.T) {
 }
 
 func TestOneLine(t *testing.T) {
-	if got := oneLine(errString("a\n  b\n\nc")); got != "a; b; c" {
+	if got := pipeline.OneLine(errString("a\n  b\n\nc")); got != "a; b; c" {
 		t.Errorf("oneLine = %q", got)
 	}
 }

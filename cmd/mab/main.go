@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -43,7 +42,7 @@ func main() {
 	}()
 	err := NewRootCmd().ExecuteContext(ctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mab: "+oneLine(err))
+		fmt.Fprintln(os.Stderr, "mab: "+pipeline.OneLine(err))
 		os.Exit(exitCode(err))
 	}
 }
@@ -80,16 +79,4 @@ func (t *stageTracker) describe() string {
 		return "after the final tag was published and confirmed"
 	}
 	return "at stage " + string(s) + ": the final tag was not written"
-}
-
-// oneLine folds a multi-line error (errors.Join of several platforms) into
-// one line, so that every failure is a single line on stderr.
-func oneLine(err error) string {
-	var parts []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	return strings.Join(parts, "; ")
 }

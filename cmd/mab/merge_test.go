@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/mab-build/mab/internal/pipeline"
 )
 
 // registryWith starts an in-process registry holding one image per
@@ -132,7 +133,7 @@ func TestMergeCommandRefusesBadInput(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %q, want %q", err, c.want)
 			}
-			t.Log(oneLine(err))
+			t.Log(pipeline.OneLine(err))
 		})
 	}
 }

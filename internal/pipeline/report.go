@@ -76,7 +76,7 @@ type PlatformMetadata struct {
 func writeMetadata(path string, r *Result, runErr error) error {
 	m := Metadata{Final: r.Final.String(), Stage: r.Stage, Digest: r.Digest, MediaType: r.MediaType, Before: r.Before, Restored: r.Restored}
 	if runErr != nil {
-		m.Error = oneLine(runErr)
+		m.Error = OneLine(runErr)
 	}
 	for _, o := range r.Platforms {
 		pm := PlatformMetadata{
@@ -147,8 +147,10 @@ func checkOutput(flag, path string) error {
 	return os.Remove(f.Name())
 }
 
-// oneLine folds a multi-line error (errors.Join) into one line.
-func oneLine(err error) string {
+// OneLine folds a multi-line error (errors.Join of several platforms, a
+// gRPC error with a stack) into one line, as mab prints every failure and
+// as the metadata file records it.
+func OneLine(err error) string {
 	var parts []string
 	for _, l := range strings.Split(err.Error(), "\n") {
 		if l = strings.TrimSpace(l); l != "" {

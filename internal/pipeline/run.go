@@ -220,7 +220,7 @@ func (f platformFailures) Error() string {
 	var causes []string
 	plats := map[string][]string{}
 	for _, err := range f {
-		msg := oneLine(err)
+		msg := OneLine(err)
 		plat, cause := "", msg
 		if rest, ok := strings.CutPrefix(msg, "building "); ok {
 			if p, c, ok := strings.Cut(rest, ": "); ok {
