@@ -1,6 +1,7 @@
 package merge
 
 import (
+	"bytes"
 	"flag"
 	"io"
 	"log"
@@ -86,4 +87,27 @@ func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { r
 
 func isManifestPut(r *http.Request, tag string) bool {
 	return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/manifests/"+tag)
+}
+
+// putCompetitor writes raw as app:1.4 straight into the registry handler
+// h: another job's index, landing at the moment a test chooses.
+func putCompetitor(t *testing.T, h http.Handler, raw []byte) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPut, "/v2/app/manifests/1.4", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", string(types.OCIImageIndex))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusCreated {
+		t.Errorf("competitor's PUT: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// ociIndexRaw is the manifest of an OCI index of adds.
+func ociIndexRaw(t *testing.T, adds ...mutate.IndexAddendum) []byte {
+	t.Helper()
+	raw, err := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...).RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

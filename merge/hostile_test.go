@@ -46,13 +46,7 @@ func TestSettleStartsOverWhenAnotherAmendPutsBackTheOldImage(t *testing.T) {
 			}
 			if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/manifests/1.4") && putSeen.Load() {
 				once.Do(func() {
-					req := httptest.NewRequest(http.MethodPut, "/v2/app/manifests/1.4", bytes.NewReader(competitor))
-					req.Header.Set("Content-Type", string(types.OCIImageIndex))
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusCreated {
-						t.Errorf("competitor's PUT: %d %s", rec.Code, rec.Body)
-					}
+					putCompetitor(t, h, competitor)
 				})
 			}
 		})
@@ -68,14 +62,10 @@ func TestSettleStartsOverWhenAnotherAmendPutsBackTheOldImage(t *testing.T) {
 	if _, err := Merge(ctx, repo.Tag("1.4"), []Source{{Ref: amd}, {Ref: old}}, WithMediaType(MediaTypeOCI)); err != nil {
 		t.Fatal(err)
 	}
-	other := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+	competitor = ociIndexRaw(t,
 		mutate.IndexAddendum{Add: amdImg, Descriptor: v1.Descriptor{Platform: &amd64}},
 		mutate.IndexAddendum{Add: oldArm, Descriptor: v1.Descriptor{Platform: &arm64}},
 		mutate.IndexAddendum{Add: s390xImg, Descriptor: v1.Descriptor{Platform: &s390x}})
-	var err error
-	if competitor, err = other.RawManifest(); err != nil {
-		t.Fatal(err)
-	}
 	newArm := push(t, repo, "arm64-new", platformImage(t, arm64, types.OCIManifestSchema1))
 	pub, err := Merge(ctx, repo.Tag("1.4"), []Source{{Ref: newArm}}, WithAmend(true), WithSettle(10*time.Millisecond))
 	if err != nil {

@@ -1,7 +1,6 @@
 package merge
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -134,13 +132,7 @@ func TestMergeAmendSurvivesAnotherWriter(t *testing.T) {
 					}
 					if trigger && competitor != nil {
 						once.Do(func() {
-							req := httptest.NewRequest(http.MethodPut, "/v2/app/manifests/1.4", bytes.NewReader(competitor))
-							req.Header.Set("Content-Type", string(types.OCIImageIndex))
-							rec := httptest.NewRecorder()
-							h.ServeHTTP(rec, req)
-							if rec.Code != http.StatusCreated {
-								t.Errorf("competitor's PUT: %d %s", rec.Code, rec.Body)
-							}
+							putCompetitor(t, h, competitor)
 						})
 					}
 				})
@@ -156,13 +148,9 @@ func TestMergeAmendSurvivesAnotherWriter(t *testing.T) {
 			s390x := v1.Platform{OS: "linux", Architecture: "s390x"}
 			s390xImg := platformImage(t, s390x, types.OCIManifestSchema1)
 			push(t, repo, "s390x", s390xImg)
-			other := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+			competitor = ociIndexRaw(t,
 				mutate.IndexAddendum{Add: amdImg, Descriptor: v1.Descriptor{Platform: &amd64}},
 				mutate.IndexAddendum{Add: s390xImg, Descriptor: v1.Descriptor{Platform: &s390x}})
-			var err error
-			if competitor, err = other.RawManifest(); err != nil {
-				t.Fatal(err)
-			}
 			arm := push(t, repo, "arm64", platformImage(t, arm64, types.OCIManifestSchema1))
 			pub, err := Merge(ctx, repo.Tag("1.4"), []Source{{Ref: arm}}, WithAmend(true), WithSettle(10*time.Millisecond))
 			if err != nil {
