@@ -94,7 +94,7 @@ func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []
 	if err != nil {
 		return nil, err
 	}
-	if err := copied.copy(ctx, s, target, idx.children); err != nil {
+	if err := copied.copy(ctx, s, target.Context(), idx.children); err != nil {
 		return nil, err
 	}
 	pub := &Published{Ref: target, Digest: idx.Digest, MediaType: idx.MediaType, Size: int64(len(idx.Raw)), Manifest: idx.Manifest}
@@ -188,21 +188,22 @@ type copies struct {
 // The child is read again under ctx (remote objects keep the context they
 // were read with); go-containerregistry mounts its blobs when source and
 // target share a registry, and streams them otherwise.
-func (c *copies) copy(ctx context.Context, s *session, target name.Tag, children []child) error {
+func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, children []child) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.o.jobs)
 	for _, ch := range children {
-		if ch.repo.Name() == target.Context().Name() || c.isDone(ch.desc.Digest) {
+		if ch.repo.Name() == repo.Name() || c.isDone(ch.desc.Digest) {
 			continue
 		}
 		g.Go(func() error {
 			from := ch.repo.Digest(ch.desc.Digest.String())
 			img, err := remote.Image(from, s.copying(ctx, from)...)
 			if err == nil {
-				err = remote.Write(target.Context().Digest(ch.desc.Digest.String()), img, s.copying(ctx, target)...)
+				to := repo.Digest(ch.desc.Digest.String())
+				err = remote.Write(to, img, s.copying(ctx, to)...)
 			}
 			if err != nil {
-				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(target.Registry, err))
+				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(repo.Registry, err))
 			}
 			c.mu.Lock()
 			c.done[ch.desc.Digest] = true
