@@ -37,10 +37,14 @@ var knownVariants = map[string][]string{
 // architecture is refused with the known ones listed.
 func Parse(s string) (ocispec.Platform, error) {
 	in := s
-	if !strings.Contains(s, "/") {
-		if slices.Contains(knownOS, strings.ToLower(s)) {
-			return ocispec.Platform{}, fmt.Errorf("%w %q: an architecture is missing (for example %s/arm64)", ErrInvalid, in, s)
-		}
+	first, _, withVariant := strings.Cut(s, "/")
+	switch {
+	case !withVariant && slices.Contains(knownOS, strings.ToLower(s)):
+		return ocispec.Platform{}, fmt.Errorf("%w %q: an architecture is missing (for example %s/arm64)", ErrInvalid, in, s)
+	case !withVariant:
+		s = "linux/" + s
+	case !slices.Contains(knownOS, strings.ToLower(first)) && bareArch(first):
+		// arch/variant, as arm64/v8 or arm/v7: linux is meant.
 		s = "linux/" + s
 	}
 	p, err := platforms.Parse(s)
@@ -62,6 +66,13 @@ func Parse(s string) (ocispec.Platform, error) {
 		return ocispec.Platform{}, fmt.Errorf("%w %q: unknown variant %q of %s (known: %s)", ErrInvalid, in, v, p.Architecture, known)
 	}
 	return p, nil
+}
+
+// bareArch reports whether s names an architecture (aarch64 and x86_64
+// too), so that arch/variant can be read as linux/arch/variant.
+func bareArch(s string) bool {
+	p, err := platforms.Parse("linux/" + s)
+	return err == nil && slices.Contains(knownArch, platforms.Normalize(p).Architecture)
 }
 
 // ParseList parses comma-separated lists (a repeated flag gives several)

@@ -25,6 +25,24 @@ func TestParseListNormalises(t *testing.T) {
 	}
 }
 
+func TestParseTakesArchAndVariantAsLinux(t *testing.T) {
+	for in, want := range map[string]string{"arm64/v8": "linux/arm64", "aarch64/v8": "linux/arm64", "arm/v7": "linux/arm/v7", "arm/v6": "linux/arm/v6", "amd64/v3": "linux/amd64/v3"} {
+		p, err := Parse(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if got := Format(p); got != want {
+			t.Errorf("%q = %s, want %s", in, got, want)
+		}
+	}
+	for _, in := range []string{"arm64/v7", "sparc/v8", "linux/v8"} {
+		if _, err := Parse(in); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: err = %v, want ErrInvalid", in, err)
+		}
+	}
+}
+
 func TestParseListRefusesDuplicatesAfterNormalisation(t *testing.T) {
 	for _, in := range [][]string{
 		{"linux/arm64,linux/aarch64"},
