@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -38,6 +39,12 @@ type Display struct {
 // writing to w. Every channel it hands out must be closed before Wait.
 func NewDisplay(ctx context.Context, w io.Writer, mode string) (*Display, error) {
 	d, err := progressui.NewDisplay(w, progressui.DisplayMode(mode))
+	if err != nil && mode == string(progressui.TtyMode) {
+		// tty asked for where there is no terminal (a CI log, a pipe):
+		// plain progress says the same, and the build goes on.
+		fmt.Fprintf(w, "progress: tty output needs a terminal (%v); showing plain progress\n", err)
+		d, err = progressui.NewDisplay(w, progressui.PlainMode)
+	}
 	if err != nil {
 		return nil, err
 	}

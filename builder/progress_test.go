@@ -1,6 +1,9 @@
 package builder
 
 import (
+	"bytes"
+	"context"
+	"strings"
 	"testing"
 
 	bkclient "github.com/moby/buildkit/client"
@@ -32,5 +35,22 @@ func TestPrefixStatusKeepsPlatformsApart(t *testing.T) {
 	}
 	if s.Vertexes[0].Name != "load build context" || s.Vertexes[0].Digest != shared {
 		t.Error("prefixStatus changed its input")
+	}
+}
+
+func TestTTYProgressWithoutATerminalFallsBackToPlain(t *testing.T) {
+	var out bytes.Buffer
+	d, err := NewDisplay(context.Background(), &out, "tty")
+	if err != nil {
+		t.Fatalf("--progress tty into a buffer: %v", err)
+	}
+	done := d.Step("merging 2 platforms")
+	done(nil)
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if !strings.HasPrefix(s, "progress: tty output needs a terminal") || !strings.Contains(s, "merging 2 platforms") {
+		t.Errorf("output = %q, want the fallback line, then plain progress", s)
 	}
 }
