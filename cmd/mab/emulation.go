@@ -164,7 +164,7 @@ func newEmulationInstallCmd() *cobra.Command {
           the handlers land in the daemon's kernel, wherever it runs.
 
 --via auto (the default) picks docker when the builder (--builder, then
-$BUILDKIT_HOST) is the Docker daemon ("docker", docker://) or a
+$BUILDKIT_HOST) is the Docker daemon ("docker", docker+unix://…, docker+tcp://…) or a
 docker-container:// endpoint, host otherwise. Every check runs before
 anything is registered; on any failure the kernel is left as it was.`,
 		Example: `  sudo mab emulation install arm64 arm
