@@ -226,7 +226,8 @@ func buildxNode(ctx context.Context, driver string, sn buildxStoreNode, getenv f
 }
 
 // buildxTLS reads a remote node's TLS driver options, as buildx's remote
-// driver does, and checks that each file is there.
+// driver does, and checks that each file is there. Its errors do not wrap
+// ErrTLS, which is about TLS options given to mab itself.
 func buildxTLS(opts map[string]string) (TLS, error) {
 	t := TLS{ServerName: opts["servername"], CACert: opts["cacert"], Cert: opts["cert"], Key: opts["key"]}
 	for _, f := range []struct{ key, path string }{{"cacert", t.CACert}, {"cert", t.Cert}, {"key", t.Key}} {
@@ -234,7 +235,7 @@ func buildxTLS(opts map[string]string) (TLS, error) {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return t, fmt.Errorf("%w: %s %s: %w", ErrTLS, f.key, f.path, unwrapPathError(err))
+			return t, fmt.Errorf("TLS file %s %s: %w", f.key, f.path, unwrapPathError(err))
 		}
 	}
 	return t, nil
