@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,7 +178,7 @@ func currentBuildx(dir string) (string, error) {
 		return "", fmt.Errorf("%w: %s is not buildx's current builder: %s", ErrBuildx, file, firstLine(err))
 	}
 	if c.Name == "" {
-		return "", fmt.Errorf("%w: no current builder in %s: buildx then uses the Docker daemon's own (--builder docker)", ErrBuildx, file)
+		return "", fmt.Errorf("%w: no current builder in %s: buildx then uses the Docker daemon's own builder (docker)", ErrBuildx, file)
 	}
 	return c.Name, nil
 }
@@ -213,7 +214,7 @@ func buildxNode(ctx context.Context, driver string, sn buildxStoreNode, getenv f
 		case strings.HasPrefix(sn.Endpoint, "unix://"), strings.HasPrefix(sn.Endpoint, "tcp://"):
 			n.Address = "docker+" + sn.Endpoint
 		default:
-			return n, fmt.Errorf("Docker context %q: mab reaches a Docker daemon by address, not by context: use --builder docker+unix://… or docker+tcp://…", sn.Endpoint)
+			return n, fmt.Errorf("the docker driver on Docker context %q: mab reaches a Docker daemon by its address (docker+unix://…, docker+tcp://…), not by a context", sn.Endpoint)
 		}
 	}
 	if err := CheckAddress(n.Address); err != nil {
@@ -270,44 +271,52 @@ func sameDocker(endpoint string, getenv func(string) string) error {
 
 // kubeNode finds a running pod of the node's deployment, as buildx's
 // kubernetes driver does: the deployment is named after the node ('_'
-// turned to '-') and its pods carry the label app=DEPLOYMENT. The
-// namespace is the driver option, else kubectl's default.
+// turned to '-'), its pods carry the label app=DEPLOYMENT, and a pod that
+// is being deleted does not count. The namespace is the driver option,
+// else kubectl's default.
 func kubeNode(ctx context.Context, n BuildxNode, sn buildxStoreNode, getenv func(string) string) (BuildxNode, error) {
 	deployment := strings.ReplaceAll(sn.Name, "_", "-")
 	ns := sn.DriverOpts["namespace"]
-	if u := sn.Endpoint; strings.Contains(u, "kubeconfig=") {
-		_, q, _ := strings.Cut(u, "?")
-		for _, kv := range strings.Split(q, "&") {
-			if k, v, _ := strings.Cut(kv, "="); k == "kubeconfig" && v != "" && v != getenv("KUBECONFIG") {
-				return n, fmt.Errorf("created with KUBECONFIG=%s, and mab's kubectl reads KUBECONFIG=%q: set KUBECONFIG=%s", v, getenv("KUBECONFIG"), v)
-			}
+	if _, q, ok := strings.Cut(sn.Endpoint, "?"); ok {
+		if v, err := url.ParseQuery(q); err == nil && v.Get("kubeconfig") != "" && v.Get("kubeconfig") != getenv("KUBECONFIG") {
+			return n, fmt.Errorf("created with KUBECONFIG=%s, and mab's kubectl reads KUBECONFIG=%q: set KUBECONFIG=%s", v.Get("kubeconfig"), getenv("KUBECONFIG"), v.Get("kubeconfig"))
 		}
 	}
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
 		return n, fmt.Errorf("kubernetes driver: kubectl is not installed: mab finds the pod of deployment %s with `kubectl get pods` and reaches it with `kubectl exec`", deployment)
 	}
-	args := []string{"get", "pods", "-l", "app=" + deployment, "--field-selector=status.phase=Running", "-o", "name"}
+	args := []string{"get", "pods", "-l", "app=" + deployment, "-o", "json"}
+	where := "deployment " + deployment
 	if ns != "" {
-		args = append([]string{"--namespace=" + ns}, args...)
+		args = append([]string{"-n", ns}, args...)
+		where = "deployment " + ns + "/" + deployment
 	}
+	n.Address = "kubernetes " + where // for messages, until a pod is found
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, kubectl, args...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	where := "deployment " + deployment
-	if ns != "" {
-		where = "deployment " + ns + "/" + deployment
-	}
-	n.Address = "kubernetes " + where // for messages, until a pod is found
 	if err != nil {
 		why, _, _ := strings.Cut(strings.TrimSpace(stderr.String()), "\n")
 		n.Down = fmt.Errorf("%w: `kubectl %s` failed: %s", ErrUnreachable, strings.Join(args, " "), why)
 		return n, nil
 	}
-	for _, line := range strings.Split(string(out), "\n") {
-		if pod, ok := strings.CutPrefix(strings.TrimSpace(line), "pod/"); ok && pod != "" {
-			n.Address = "kube-pod://" + pod
+	var pods struct {
+		Items []struct {
+			Metadata struct {
+				Name              string
+				DeletionTimestamp string
+			}
+			Status struct{ Phase string }
+		}
+	}
+	if err := json.Unmarshal(out, &pods); err != nil {
+		return n, fmt.Errorf("reading `kubectl %s`: %w", strings.Join(args, " "), err)
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == "Running" && p.Metadata.DeletionTimestamp == "" && p.Metadata.Name != "" {
+			n.Address = "kube-pod://" + p.Metadata.Name
 			if ns != "" {
 				n.Address += "?namespace=" + ns
 			}

@@ -131,13 +131,19 @@ func TestReadBuildxDockerDriver(t *testing.T) {
 	checkNodes(t, b, []wantNode{{"docker+unix:///var/run/docker.sock", TLS{}, nil}})
 }
 
-// fakeKubectl puts a kubectl on $PATH that logs its arguments and lists
-// pod/kube0-5d8f9-x2x7q for the label app=kube0, no pod for others.
+// fakeKubectl puts a kubectl on $PATH that logs its arguments and lists,
+// for the label app=kube0, a pod being deleted, a pending one and a
+// running one; for other labels a pod that failed.
 func fakeKubectl(t *testing.T) (log string) {
 	t.Helper()
 	bin := t.TempDir()
 	log = filepath.Join(bin, "args")
-	script := "#!/bin/sh\necho \"$@\" >>" + log + "\ncase \"$*\" in *app=kube0\\ *) echo pod/kube0-5d8f9-x2x7q ;; esac\n"
+	kube0 := `{"apiVersion":"v1","kind":"List","items":[` +
+		`{"metadata":{"name":"kube0-5d8f9-old","deletionTimestamp":"2026-11-23T09:00:00Z"},"status":{"phase":"Running"}},` +
+		`{"metadata":{"name":"kube0-5d8f9-new"},"status":{"phase":"Pending"}},` +
+		`{"metadata":{"name":"kube0-5d8f9-x2x7q"},"status":{"phase":"Running"}}]}`
+	other := `{"apiVersion":"v1","kind":"List","items":[{"metadata":{"name":"kube-arm-1"},"status":{"phase":"Failed"}}]}`
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >>" + log + "\ncase \"$*\" in *app=kube0\\ *) echo '" + kube0 + "' ;; *) echo '" + other + "' ;; esac\n"
 	if err := os.WriteFile(filepath.Join(bin, "kubectl"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +153,8 @@ func fakeKubectl(t *testing.T) (log string) {
 
 // TestReadBuildxKubernetes: a running pod of the node's deployment
 // (named after the node, '_' turned to '-', label app=DEPLOYMENT) in the
-// node's namespace; a deployment without one is a node that is down.
+// node's namespace, not one being deleted; a deployment without one is a
+// node that is down.
 func TestReadBuildxKubernetes(t *testing.T) {
 	dir := buildxConfig(t)
 	log := fakeKubectl(t)
@@ -168,8 +175,8 @@ func TestReadBuildxKubernetes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "--namespace=ci get pods -l app=kube0 --field-selector=status.phase=Running -o name\n" +
-		"--namespace=ci get pods -l app=kube-arm --field-selector=status.phase=Running -o name\n"
+	want := "-n ci get pods -l app=kube0 -o json\n" +
+		"-n ci get pods -l app=kube-arm -o json\n"
 	if string(args) != want {
 		t.Errorf("kubectl ran with\n%s\nwant\n%s", args, want)
 	}
