@@ -90,6 +90,9 @@ func Dial(ctx context.Context, addr string, tls TLS) (*Client, error) {
 	if err := CheckAddress(addr); err != nil {
 		return nil, err
 	}
+	if IsBuildx(addr) {
+		return nil, fmt.Errorf("%w %q: a buildx builder has several nodes: dial one of them (ReadBuildx lists them)", ErrAddress, addr)
+	}
 	if err := tls.check(addr); err != nil {
 		return nil, err
 	}

@@ -30,9 +30,11 @@ var ErrInvalidNode = errors.New("invalid node")
 // names no scheme Dial knows.
 var ErrAddress = errors.New("invalid builder address")
 
-// Schemes are the endpoint schemes Dial takes: "docker" stands alone (the
-// daemon of $DOCKER_HOST) or as docker+unix:// and docker+tcp://.
-var Schemes = []string{"unix", "tcp", "ssh", "docker-container", "kube-pod", "podman-container", "nerdctl-container", "docker"}
+// Schemes are the builder schemes mab takes: "docker" stands alone (the
+// daemon of $DOCKER_HOST) or as docker+unix:// and docker+tcp://; Dial
+// takes all but "buildx", a builder instance of several nodes that
+// ReadBuildx turns into endpoints.
+var Schemes = []string{"unix", "tcp", "ssh", "docker-container", "kube-pod", "podman-container", "nerdctl-container", "docker", "buildx"}
 
 // CheckAddress refuses an address whose scheme Dial does not know, before
 // anything is dialled: BuildKit's client would take bogus://x for a TCP
@@ -47,6 +49,12 @@ func CheckAddress(addr string) error {
 	case !ok:
 		return fmt.Errorf("%w %q: no scheme %s", ErrAddress, addr, want)
 	case scheme == "docker+unix" || scheme == "docker+tcp":
+	case scheme == "buildx":
+		// buildx:// alone is buildx's current builder.
+		if rest != "" && !buildxName.MatchString(rest) {
+			return fmt.Errorf("%w %q: %q is not a buildx builder name (a letter, then letters, digits, '.', '-', '_')", ErrAddress, addr, rest)
+		}
+		return nil
 	case scheme == "docker":
 		return fmt.Errorf("%w %q: docker stands alone, or is docker+unix:// or docker+tcp://", ErrAddress, addr)
 	case !slices.Contains(Schemes, scheme):
@@ -134,49 +142,68 @@ type Node struct {
 //
 //	linux/arm64=tcp://arm:1234,cacert=ca.pem,cert=c.pem,key=k.pem
 //
-// A flag wins over the environment for the same platform; a platform given
-// twice in one of them is an error. The result keeps the order of the
-// environment, then of the flags, so that routing that walks it is the same
-// from run to run.
+// A platform given several times has several candidate nodes, in the
+// order given: routing builds it on the first that answers (see
+// Candidates). The same endpoint twice for one platform is an error. When
+// the flags name a platform, their nodes replace those of the environment
+// for it. The result keeps the order of the environment, then of the
+// flags, so that routing that walks it is the same from run to run.
 func ParseNodes(flags []string, env string) ([]Node, error) {
+	fromEnv, err := parseNodeList(" in $"+EnvNodes, strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ';' || r == '\n' || r == '\t' }))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range flags {
+		if strings.TrimSpace(f) == "" {
+			return nil, fmt.Errorf("%w: an empty value: want PLATFORM=ENDPOINT, for example linux/arm64=tcp://arm-host:1234", ErrInvalidNode)
+		}
+	}
+	fromFlags, err := parseNodeList("", flags)
+	if err != nil {
+		return nil, err
+	}
+	named := map[string]bool{}
+	for _, n := range fromFlags {
+		named[platform.Key(n.Platform)] = true
+	}
 	var out []Node
-	index := map[string]int{}
-	add := func(src, pair string, override bool) error {
+	for _, n := range fromEnv {
+		if !named[platform.Key(n.Platform)] {
+			out = append(out, n)
+		}
+	}
+	return append(out, fromFlags...), nil
+}
+
+// parseNodeList parses the pairs of one source (src says which, for
+// errors) and refuses an endpoint named twice for one platform.
+func parseNodeList(src string, pairs []string) ([]Node, error) {
+	var out []Node
+	for _, pair := range pairs {
 		n, err := parseNode(pair)
 		if err != nil {
-			return fmt.Errorf("%w%s %q: %w", ErrInvalidNode, src, pair, err)
+			return nil, fmt.Errorf("%w%s %q: %w", ErrInvalidNode, src, pair, err)
 		}
-		key := platform.Key(n.Platform)
-		if i, dup := index[key]; dup {
-			if !override {
-				return fmt.Errorf("%w%s: %s is given twice", ErrInvalidNode, src, key)
+		for _, have := range out {
+			if platform.Same(have.Platform, n.Platform) && have.Address == n.Address {
+				return nil, fmt.Errorf("%w%s: %s=%s is given twice", ErrInvalidNode, src, platform.Format(n.Platform), n.Address)
 			}
-			out[i] = n
-			return nil
 		}
-		index[key] = len(out)
 		out = append(out, n)
-		return nil
-	}
-	for _, pair := range strings.FieldsFunc(env, func(r rune) bool { return r == ' ' || r == ';' || r == '\n' || r == '\t' }) {
-		if err := add(" in $"+EnvNodes, pair, false); err != nil {
-			return nil, err
-		}
-	}
-	seen := map[string]bool{}
-	for _, pair := range flags {
-		plat, _, _ := strings.Cut(pair, "=")
-		if p, err := platform.Parse(plat); err == nil {
-			if seen[platform.Key(p)] {
-				return nil, fmt.Errorf("%w: %s is given twice", ErrInvalidNode, platform.Format(p))
-			}
-			seen[platform.Key(p)] = true
-		}
-		if err := add("", pair, true); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
+}
+
+// Candidates are the nodes of nodes for platform p, in their order: the
+// endpoints to try, one after the other, until one answers.
+func Candidates(nodes []Node, p ocispec.Platform) []Node {
+	var out []Node
+	for _, n := range nodes {
+		if platform.Same(n.Platform, p) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // parseNode parses one PLATFORM=ENDPOINT[,KEY=VALUE...].

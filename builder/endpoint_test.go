@@ -34,13 +34,62 @@ func TestParseNodesRefusesBadPairs(t *testing.T) {
 		{[]string{"linux/arm64"}, ""},
 		{[]string{"linux/=tcp://x"}, ""},
 		{[]string{"linux/amd65=tcp://x"}, ""},
-		{[]string{"linux/arm64=a", "linux/aarch64=b"}, ""},
-		{nil, "linux/arm64=a linux/arm64=b"},
+		{[]string{"linux/arm64=tcp://a:1", "linux/aarch64=tcp://a:1"}, ""},
+		{nil, "linux/arm64=a linux/arm64=a"},
+		{[]string{""}, ""},
+		{[]string{" "}, ""},
+		{[]string{"linux/arm64="}, ""},
 		{nil, "linux/sparc99=tcp://x"},
 		{nil, "novalue"},
 	} {
 		if _, err := ParseNodes(c.flags, c.env); !errors.Is(err, ErrInvalidNode) {
 			t.Errorf("ParseNodes(%v, %q): err = %v, want ErrInvalidNode", c.flags, c.env, err)
+		}
+	}
+}
+
+// TestParseNodesKeepsRepeatsAsCandidates: a platform given several times
+// has several nodes, in the order given; flags replace the environment's
+// nodes of the platforms they name, and keep the others.
+func TestParseNodesKeepsRepeatsAsCandidates(t *testing.T) {
+	got, err := ParseNodes([]string{"linux/arm64=tcp://a:1", "linux/aarch64=tcp://b:1", "linux/arm64=tcp://c:1,cacert=ca.pem"},
+		"linux/arm64=tcp://env:1;;linux/arm/v7=tcp://pi1:1;linux/arm/v7=tcp://pi2:1;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s []string
+	for _, n := range got {
+		s = append(s, platform.Format(n.Platform)+"="+n.Address)
+	}
+	want := "linux/arm/v7=tcp://pi1:1 linux/arm/v7=tcp://pi2:1 linux/arm64=tcp://a:1 linux/arm64=tcp://b:1 linux/arm64=tcp://c:1"
+	if strings.Join(s, " ") != want {
+		t.Errorf("nodes %v\nwant  %s", s, want)
+	}
+	arm := Candidates(got, mustPlatform(t, "linux/arm64"))
+	if len(arm) != 3 || arm[0].Address != "tcp://a:1" || arm[2].TLS.CACert != "ca.pem" {
+		t.Errorf("Candidates(linux/arm64) = %+v", arm)
+	}
+	if c := Candidates(got, mustPlatform(t, "linux/riscv64")); len(c) != 0 {
+		t.Errorf("Candidates(linux/riscv64) = %+v, want none", c)
+	}
+}
+
+// TestParseNodesRefusesEmptyAndDuplicateEntries: one line each, naming
+// what is wrong.
+func TestParseNodesRefusesEmptyAndDuplicateEntries(t *testing.T) {
+	for _, c := range []struct {
+		flags []string
+		env   string
+		want  string
+	}{
+		{[]string{""}, "", "an empty value"},
+		{[]string{"linux/arm64="}, "", "want PLATFORM=ENDPOINT"},
+		{[]string{"linux/arm64=tcp://a:1", "linux/aarch64=tcp://a:1"}, "", "linux/arm64=tcp://a:1 is given twice"},
+		{nil, "linux/arm64=unix:///x;linux/arm64=unix:///x", "in $MAB_NODES: linux/arm64=unix:///x is given twice"},
+	} {
+		_, err := ParseNodes(c.flags, c.env)
+		if !errors.Is(err, ErrInvalidNode) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("ParseNodes(%q, %q): err = %v, want one line with %q", c.flags, c.env, err, c.want)
 		}
 	}
 }
@@ -110,19 +159,19 @@ func TestParseNodesReadsPerNodeTLS(t *testing.T) {
 
 func TestCheckAddressNamesUnknownScheme(t *testing.T) {
 	err := CheckAddress("bogus://x")
-	want := "unknown scheme bogus (want unix, tcp, ssh, docker-container, kube-pod, podman-container, nerdctl-container, docker)"
+	want := "unknown scheme bogus (want unix, tcp, ssh, docker-container, kube-pod, podman-container, nerdctl-container, docker, buildx)"
 	if !errors.Is(err, ErrAddress) || !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v, want it to contain %q", err, want)
 	}
 	if _, err := Dial(context.Background(), "bogus://x", TLS{}); !errors.Is(err, ErrAddress) || errors.Is(err, ErrUnreachable) {
 		t.Errorf("Dial(bogus://x): %v", err)
 	}
-	for _, ok := range []string{"docker", "docker+unix:///var/run/docker.sock", "tcp://h:1", "unix:///s", "ssh://u@h", "kube-pod://p?namespace=n", "docker-container://bk", "podman-container://bk", "nerdctl-container://bk"} {
+	for _, ok := range []string{"docker", "docker+unix:///var/run/docker.sock", "tcp://h:1", "unix:///s", "ssh://u@h", "kube-pod://p?namespace=n", "docker-container://bk", "podman-container://bk", "nerdctl-container://bk", "buildx://ci", "buildx://", "buildx://My_builder-2.x"} {
 		if err := CheckAddress(ok); err != nil {
 			t.Errorf("CheckAddress(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"h:1234", "tcp://", "docker://", "bogus://x", ""} {
+	for _, bad := range []string{"h:1234", "tcp://", "docker://", "bogus://x", "", "buildx://2ci", "buildx://ci/x", "buildx://../x"} {
 		if err := CheckAddress(bad); !errors.Is(err, ErrAddress) {
 			t.Errorf("CheckAddress(%q) = %v, want ErrAddress", bad, err)
 		}

@@ -10,7 +10,7 @@ import (
 
 // FuzzParseNodes holds ParseNodes to its contract for two --node flags and
 // a $MAB_NODES value: never a panic; an error of one line that wraps
-// ErrInvalidNode; nodes with distinct platform keys and an address each.
+// ErrInvalidNode; no endpoint twice for one platform, and an address each.
 func FuzzParseNodes(f *testing.F) {
 	f.Add("linux/aarch64=tcp://arm:1234", "linux/riscv64=tcp://rv:1", "linux/arm/v7=ssh://pi@rpi; linux/arm64=tcp://other:1")
 	f.Add("linux/arm64=a", "linux/aarch64=b", "")
@@ -30,10 +30,10 @@ func FuzzParseNodes(f *testing.F) {
 		seen := map[string]bool{}
 		for _, n := range nodes {
 			k := platform.Key(n.Platform)
-			if seen[k] {
-				t.Fatalf("platform %s has two nodes: %v", k, nodes)
+			if seen[k+"="+n.Address] {
+				t.Fatalf("platform %s has endpoint %s twice: %v", k, n.Address, nodes)
 			}
-			seen[k] = true
+			seen[k+"="+n.Address] = true
 			if n.Address == "" {
 				t.Fatalf("node of %s has no address", k)
 			}

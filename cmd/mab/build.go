@@ -88,7 +88,7 @@ solves; a write already under way is finished and read back.`,
 	f.StringVarP(&o.Tag, "tag", "t", "", "final tag, REGISTRY/REPO:TAG")
 	f.StringVarP(&o.Dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment)")
-	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker (default $BUILDKIT_HOST, then see `mab builder`)")
+	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker, buildx://NAME (default $BUILDKIT_HOST, then see `mab builder`)")
 	plain.add(f)
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
 	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")

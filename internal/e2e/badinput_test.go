@@ -59,7 +59,7 @@ func TestBadInputIsRefusedChangingNothing(t *testing.T) {
 		{"registry cache without a ref", p("--cache-to", "type=registry"), "needs ref="},
 		{"attestation value", p("--provenance", "maybe"), "invalid --provenance"},
 		{"node without an endpoint", p("--node", "linux/arm64"), "PLATFORM=ENDPOINT"},
-		{"node given twice", p("--node", "linux/arm64=tcp://a:1", "--node", "linux/aarch64=tcp://b:1"), "given twice"},
+		{"node given twice", p("--node", "linux/arm64=tcp://a:1", "--node", "linux/aarch64=tcp://a:1"), "given twice"},
 		{"negative parallelism", p("--parallel", "-1"), "invalid --parallel"},
 		{"metadata file in a missing folder", p("--metadata-file", filepath.Join(dir, "missing", "m.json")), "invalid --metadata-file"},
 		{"metadata file under /proc", p("--metadata-file", "/proc/mab.json"), "cannot create a file in /proc"},

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/internal/platform"
 )
 
-// DryRun prints the plan: platforms, arch tags, the builder of each and
-// whether it is native or emulated there. It reads the builders' platforms
+// DryRun prints the plan: platforms, arch tags, the builder of each (the
+// node that answered first, among several for a platform) and whether it
+// is native or emulated there. It reads the builders' platforms
 // when they answer and touches nothing else.
 func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	return Runner{}.DryRun(ctx, p, w)
@@ -26,10 +28,12 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	if err != nil {
 		for _, t := range p.Targets {
 			b := p.Builder
-			for _, n := range p.Nodes {
-				if platform.Same(n.Platform, t.Platform) {
-					b = n.Address
+			if nodes := builder.Candidates(p.Nodes, t.Platform); len(nodes) > 0 {
+				addrs := make([]string, len(nodes))
+				for i, n := range nodes {
+					addrs[i] = n.Address
 				}
+				b = strings.Join(addrs, " or ")
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platform.Format(t.Platform), t.Tag, b)
 		}

@@ -32,6 +32,9 @@ type Env struct {
 	// Buildctl is BuildKit's CLI at the version of buildkitd, for tests
 	// that drive BuildKit without mab (baselines, provenance attestations).
 	Buildctl string
+	// Buildx is docker buildx, built by e2e-up and run standalone (not as
+	// a docker CLI plugin), for the buildx:// builder tests.
+	Buildx string
 	// SSHConfig is an ssh client config whose host "mab-e2e" is the sshd
 	// that e2e-up runs on loopback, for the ssh:// builder tests.
 	SSHConfig string
@@ -43,7 +46,7 @@ type Env struct {
 }
 
 // envVars are what e2e-up writes to .e2e/env.
-var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_SSH_CONFIG",
+var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_BUILDX", "MAB_TEST_SSH_CONFIG",
 	"MAB_TEST_AUTH_REGISTRY", "MAB_TEST_AUTH_PASSWORD_FILE"}
 
 // Get returns the environment, or skips the test under -short, or fails it
@@ -78,7 +81,7 @@ func Get(t testing.TB) Env {
 		}
 	}
 	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
-		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"],
+		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], Buildx: vars["MAB_TEST_BUILDX"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"],
 		AuthRegistry: vars["MAB_TEST_AUTH_REGISTRY"], AuthPasswordFile: vars["MAB_TEST_AUTH_PASSWORD_FILE"], Root: root}
 }
 

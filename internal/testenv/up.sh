@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts mab's end-to-end environment, installing what is missing:
 # runc, qemu-user-static, buildkitd (built at the version of mab's BuildKit
-# client), the distribution registry, dockerd from Debian's docker.io, QEMU handlers for arm64 and arm
+# client), docker buildx, the distribution registry, dockerd from Debian's docker.io, QEMU handlers for arm64 and arm
 # (through mab itself), and a multi-arch busybox:latest in the registry.
 # Idempotent: what runs already is left running. `make e2e-down` stops it.
 set -euo pipefail
@@ -77,6 +77,22 @@ if [ ! -x "$buildkitd" ] || [ ! -x "$buildctl" ]; then
   mv "$buildkitd.tmp" "$buildkitd" && mv "$buildctl.tmp" "$buildctl"
 fi
 ln -sf "$buildctl" "$cache/bin/buildctl"
+
+# --- docker buildx, standalone (no docker CLI plugin), for the buildx:// tests ----
+# buildx's go.mod has replace directives, so `go install pkg@version` refuses
+# it; a module of our own that requires it builds it, as for buildkitd.
+buildx_version=v0.38.2
+buildx=$cache/bin/buildx-$buildx_version
+if [ ! -x "$buildx" ]; then
+  log "building buildx $buildx_version (about 4 minutes of CPU on 2 cores, 15 when the cores are busy; once)"
+  src=$cache/buildx-src
+  rm -rf "$src" && mkdir -p "$src"
+  (cd "$src" && go mod init mab.local/buildx >/dev/null 2>&1 &&
+    go get "github.com/docker/buildx/cmd/buildx@$buildx_version" >/dev/null 2>&1 &&
+    go build -ldflags "-X github.com/docker/buildx/version.Version=$buildx_version" -o "$buildx.tmp" github.com/docker/buildx/cmd/buildx) ||
+    die "building buildx failed"
+  mv "$buildx.tmp" "$buildx"
+fi
 
 # --- the distribution registry -----------------------------------------------
 registry=$cache/bin/registry-$registry_version
@@ -258,6 +274,7 @@ export MAB_TEST_REGISTRY=127.0.0.1:$port
 export DOCKER_HOST=unix://$docker_sock
 export MAB_TEST_NODE=unix://$node_sock
 export MAB_TEST_BUILDCTL=$buildctl
+export MAB_TEST_BUILDX=$buildx
 export MAB_TEST_SSH_CONFIG=$sshdir/config
 export MAB_TEST_AUTH_REGISTRY=127.0.0.1:$auth_port
 export MAB_TEST_AUTH_PASSWORD_FILE=$state/registry-auth.pass
