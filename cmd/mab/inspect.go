@@ -59,8 +59,9 @@ imagetools inspect and regctl do. Its data is the listing:
                                               has .Platform .Digest .Size
                                               .MediaType .Annotations
                                               .Attestation .ReferenceOf
-Functions: json (the value as JSON, e.g. {{json .}}) and join (join LIST
-SEP). A newline ends the output unless the template printed one last.
+.Raw is bytes: print it with {{printf "%s" .Raw}}. Functions: json (the
+value as JSON, e.g. {{json .}}) and join (join LIST SEP). A newline ends
+the output unless it is empty or already ends with one.
 Template output is not escaped; the table and errors show control
 characters that registries supply escaped (\x1b).
 

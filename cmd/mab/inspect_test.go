@@ -130,6 +130,13 @@ func TestInspectFormatTemplate(t *testing.T) {
 			t.Errorf("--format %s: %v\n got %q\nwant %q", c.format, err, out, c.want)
 		}
 	}
+	raw, _, err := run(t, "inspect", "--format", "raw", ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, "inspect", "--format", `{{printf "%s" .Raw}}`, ref); err != nil || out != raw+"\n" {
+		t.Errorf(`{{printf "%%s" .Raw}}: %v: %q`, err, out)
+	}
 	out, _, err := run(t, "inspect", "--format", "{{json .}}", ref)
 	var l struct {
 		Ref      string            `json:"ref"`
