@@ -51,10 +51,11 @@ func main() {
 func exitCode(err error) int {
 	var published *pipeline.PublishedError
 	var unconfirmed *pipeline.UnconfirmedError
+	var tags *tagsError
 	switch {
 	case errors.As(err, &unconfirmed):
 		return exitUnconfirmed
-	case errors.As(err, &published):
+	case errors.As(err, &published), errors.As(err, &tags):
 		return exitPublished
 	}
 	return exitFailed
