@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -96,7 +97,7 @@ func parseAnnotation(f string) ([]annotation, error) {
 	for t := range strings.SplitSeq(types, ",") {
 		m := annotationType.FindStringSubmatch(t)
 		if m == nil {
-			return nil, fmt.Errorf("type %s: want index, manifest, manifest-descriptor or index-descriptor, each with an optional [PLATFORM]", clip(t))
+			return nil, fmt.Errorf("type %s: want index, manifest, manifest-descriptor or index-descriptor, each with an optional [PLATFORM]", clipType(t))
 		}
 		e := annotation{flag: f, level: m[1], key: key, value: v}
 		switch e.level {
@@ -106,7 +107,10 @@ func parseAnnotation(f string) ([]annotation, error) {
 				return nil, fmt.Errorf("%s is one for the whole image, not one per platform: drop [%s]", e.level, m[2])
 			}
 		default:
-			return nil, fmt.Errorf("unknown type %s: want index, manifest, manifest-descriptor or index-descriptor", clip(e.level))
+			return nil, fmt.Errorf("unknown type %s: want index, manifest, manifest-descriptor or index-descriptor", clipType(e.level))
+		}
+		if len(m[2]) > 64 {
+			return nil, fmt.Errorf("platform %s is too long to be one", clipType(m[2]))
 		}
 		if m[2] != "" {
 			p, err := platform.Parse(m[2])
@@ -118,6 +122,15 @@ func parseAnnotation(f string) ([]annotation, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// clipType quotes a TYPE for an error, cut shorter than clip cuts: the
+// flag it came from is quoted already.
+func clipType(t string) string {
+	if len(t) <= 24 {
+		return strconv.Quote(t)
+	}
+	return strconv.Quote(t[:24]) + "…"
 }
 
 // Index is the index's own annotations (index:).
