@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
@@ -142,4 +143,42 @@ func TestDescriptorAnnotationsRefused(t *testing.T) {
 	if _, err := remote.Head(repo.Tag("x")); err == nil {
 		t.Error("refused, yet the tag was written")
 	}
+}
+
+func TestManifestAnnotationsStayOffTheDescriptor(t *testing.T) {
+	ctx := context.Background()
+	repo := repoIn(t, testRegistry(t), "app")
+	img := mutate.Annotations(platformImage(t, amd64, types.OCIManifestSchema1), map[string]string{"com.example.arch": "amd64"}).(v1.Image)
+	amd := push(t, repo, "amd64", img)
+	// The target holds the annotated image alone: an amend reads it too.
+	if err := remote.Write(repo.Tag("1.4"), img); err != nil {
+		t.Fatal(err)
+	}
+	arm := push(t, repo, "arm64", platformImage(t, arm64, ""))
+	for _, c := range []struct {
+		name string
+		srcs []name.Digest
+		opts []Option
+	}{
+		{"source", []name.Digest{amd, arm}, nil},
+		{"amended target", []name.Digest{arm}, []Option{WithAmend(true)}},
+	} {
+		idx, err := Assemble(ctx, repo.Tag("1.4"), sourcesOf(c.srcs), c.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range idx.Manifest.Manifests {
+			if len(d.Annotations) != 0 {
+				t.Errorf("%s: %s lists the manifest's annotations on its descriptor: %v", c.name, FormatPlatform(d.Platform), d.Annotations)
+			}
+		}
+	}
+}
+
+func sourcesOf(ds []name.Digest) []Source {
+	out := make([]Source, len(ds))
+	for i, d := range ds {
+		out[i] = Source{Ref: d}
+	}
+	return out
 }

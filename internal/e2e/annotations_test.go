@@ -96,12 +96,12 @@ func TestAnnotationsBuildAtEachLevel(t *testing.T) {
 		}
 	}
 	// The arch tags are the same images, annotated alike.
-	arm, err := remote.Get(mustRef(t, repo+":1-arm64"))
+	arm, err := remote.Image(mustRef(t, repo+":1-arm64"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(arm.Manifest), `"com.example.arch":"arm64"`) {
-		t.Errorf("the arm64 arch tag's manifest lacks its annotation: %s", arm.Manifest)
+	if mf, err := arm.Manifest(); err != nil || mf.Annotations["com.example.arch"] != "arm64" {
+		t.Errorf("the arm64 arch tag's manifest lacks its annotation: %v %v", mf, err)
 	}
 }
 
