@@ -30,6 +30,8 @@ type Target struct {
 	Platform ocispec.Platform
 	// Name is the full reference of the arch tag, e.g. registry/app:1.4-arm64.
 	Name string
+	// Annotations go onto this target's manifest, over Request.Annotations.
+	Annotations map[string]string
 }
 
 // Request describes one Dockerfile built for several platforms. Every
@@ -205,6 +207,9 @@ func (c *Client) frontendAttrs(req Request, t Target) map[string]string {
 func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	attrs := map[string]string{"name": t.Name}
 	for k, v := range req.Annotations {
+		attrs["annotation."+k] = v
+	}
+	for k, v := range t.Annotations {
 		attrs["annotation."+k] = v
 	}
 	if c.docker != nil {

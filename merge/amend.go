@@ -54,7 +54,9 @@ func readTarget(ctx context.Context, s *session, target name.Tag) (*current, err
 		if err != nil {
 			return nil, fmt.Errorf("reading %s to amend it: %w", target, err)
 		}
-		d, err := imageDescriptor(desc.Descriptor, img)
+		base := desc.Descriptor
+		base.Annotations = nil // the manifest's own, which remote.Get copies: not the descriptor's
+		d, err := imageDescriptor(base, img)
 		if err != nil {
 			return nil, fmt.Errorf("reading %s to amend it: %w", target, err)
 		}

@@ -67,6 +67,7 @@ func resolve(ctx context.Context, s *session, src Source) (resolved, error) {
 		// Size and digest are the served manifest's; so is the media
 		// type, from the manifest rather than the Content-Type.
 		base := desc.Descriptor
+		base.Annotations = nil // the manifest's own, which remote.Get copies: not the descriptor's
 		if mt, err := manifestMediaType(desc.Manifest); err == nil {
 			base.MediaType = mt
 		}

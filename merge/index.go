@@ -137,13 +137,17 @@ func build(o options, target name.Tag, images, atts []child, base *current) (*In
 			attestations = append(attestations, a)
 		}
 	}
+	if err := annotate(all, o.descAnnots); err != nil {
+		return nil, err
+	}
 	idx.children = append(all, attestations...)
 	maps.Copy(annotations, o.annotations)
 	descs := make([]v1.Descriptor, len(idx.children))
 	for i, c := range idx.children {
 		descs[i] = c.desc
 	}
-	mt, err := mediaType(o.mediaType, descs, annotations)
+	described := slices.ContainsFunc(o.descAnnots, func(a DescriptorAnnotations) bool { return len(a.Annotations) > 0 })
+	mt, err := mediaType(o.mediaType, descs, annotations, described)
 	if err != nil {
 		return nil, err
 	}
@@ -166,13 +170,48 @@ func build(o options, target name.Tag, images, atts []child, base *current) (*In
 	return idx, nil
 }
 
+// annotate merges the descriptor annotations of as over those of images
+// (see WithDescriptorAnnotations), on copies of their maps.
+func annotate(images []child, as []DescriptorAnnotations) error {
+	if len(as) == 0 {
+		return nil
+	}
+	for _, a := range as {
+		if _, ok := a.Annotations[AnnotationReferenceType]; ok {
+			return fmt.Errorf("%w: descriptor annotation %s marks attestation manifests; an image cannot carry it", ErrInvalid, AnnotationReferenceType)
+		}
+		if a.Platform != nil && !slices.ContainsFunc(images, func(c child) bool { return matches([]v1.Platform{*a.Platform}, c.desc.Platform) }) {
+			return fmt.Errorf("%w: descriptor annotations for %s, but the index has no image of that platform", ErrInvalid, FormatPlatform(a.Platform))
+		}
+	}
+	for i := range images {
+		d := &images[i].desc
+		d.Annotations = maps.Clone(d.Annotations)
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		for _, named := range []bool{false, true} {
+			for _, a := range as {
+				if (a.Platform != nil) == named && (!named || matches([]v1.Platform{*a.Platform}, d.Platform)) {
+					maps.Copy(d.Annotations, a.Annotations)
+				}
+			}
+		}
+		if len(d.Annotations) == 0 {
+			d.Annotations = nil
+		}
+	}
+	return nil
+}
+
 // mediaType applies the media-type rule: auto is a Docker manifest list
-// when every child is a Docker v2 manifest and nothing needs annotations,
-// an OCI index otherwise.
-func mediaType(want MediaType, children []v1.Descriptor, annotations map[string]string) (types.MediaType, error) {
+// when every child is a Docker v2 manifest and nothing needs annotations
+// (of the index, or descriptorAnnotations of its children), an OCI index
+// otherwise.
+func mediaType(want MediaType, children []v1.Descriptor, annotations map[string]string, descriptorAnnotations bool) (types.MediaType, error) {
 	switch want {
 	case MediaTypeAuto, "":
-		if isDocker(children) && len(annotations) == 0 {
+		if isDocker(children) && len(annotations) == 0 && !descriptorAnnotations {
 			return types.DockerManifestList, nil
 		}
 		return types.OCIImageIndex, nil
@@ -181,6 +220,9 @@ func mediaType(want MediaType, children []v1.Descriptor, annotations map[string]
 	case MediaTypeDocker:
 		if len(annotations) > 0 {
 			return "", tag(fmt.Errorf("%w: a Docker manifest list has no annotations", ErrInvalid), ErrDockerList)
+		}
+		if descriptorAnnotations {
+			return "", tag(fmt.Errorf("%w: a Docker manifest list's descriptors have no annotations", ErrInvalid), ErrDockerList)
 		}
 		for _, c := range children {
 			if c.MediaType != types.DockerManifestSchema2 {

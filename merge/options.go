@@ -18,7 +18,7 @@ import (
 //     are given to New; a method of Client refuses them with ErrInvalid,
 //     since its connections are already made with the Client's.
 //   - Call options (WithAmend, WithForce, WithMediaType, WithAnnotations,
-//     WithPlatforms) shape what one call does. Given to New they are the
+//     WithDescriptorAnnotations, WithPlatforms) shape what one call does. Given to New they are the
 //     default of every call; given to a method they apply to that call.
 //
 // The package-level functions (Merge, Assemble, Verify, Inspect) take both
@@ -53,6 +53,7 @@ type options struct {
 	force       bool
 	mediaType   MediaType
 	annotations map[string]string
+	descAnnots  []DescriptorAnnotations
 	platforms   []v1.Platform
 	// clientSet names the client options applied, for a method to refuse.
 	clientSet []string
@@ -160,14 +161,36 @@ func WithForce(force bool) Option { return func(o *options) { o.force = force } 
 
 // WithMediaType (call option) chooses the index's media type.
 // MediaTypeAuto, the default, writes a Docker manifest list when every
-// child is a Docker v2 manifest and there are no index annotations, an OCI
-// index otherwise. MediaTypeDocker is refused (ErrDockerList) for OCI
-// children and with annotations.
+// child is a Docker v2 manifest and there are no index or descriptor
+// annotations, an OCI index otherwise. MediaTypeDocker is refused
+// (ErrDockerList) for OCI children and with either kind of annotations.
 func WithMediaType(mt MediaType) Option { return func(o *options) { o.mediaType = mt } }
 
 // WithAnnotations (call option) sets index-level annotations (OCI indexes
 // only). With WithAmend they are added to the target's, replacing equal keys.
 func WithAnnotations(a map[string]string) Option { return func(o *options) { o.annotations = a } }
+
+// DescriptorAnnotations are annotations for the descriptors of an index's
+// images: those of Platform, or every image's when Platform is nil.
+type DescriptorAnnotations struct {
+	Platform    *v1.Platform
+	Annotations map[string]string
+}
+
+// WithDescriptorAnnotations (call option) puts annotations on the
+// descriptors of the index's images (with WithAmend, the target's kept
+// images too), never on attestation manifests'. They are merged over what
+// a descriptor already carries, replacing equal keys: first the sets
+// without a Platform, then those whose Platform matches the image's (as
+// WithPlatforms matches), each in the order given. A set whose Platform
+// matches no image of the index is refused (ErrInvalid), and so is the key
+// vnd.docker.reference.type, which marks attestations. A Docker manifest
+// list's descriptors have no annotations: they make the index OCI, and
+// WithMediaType(MediaTypeDocker) is refused (ErrDockerList). The default
+// is none.
+func WithDescriptorAnnotations(as ...DescriptorAnnotations) Option {
+	return func(o *options) { o.descAnnots = as }
+}
 
 // WithPlatforms (call option) keeps only the sources' children that match
 // one of ps (attestations follow their image). Each of ps must match a

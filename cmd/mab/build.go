@@ -50,6 +50,10 @@ solves; a write already under way is finished and read back.`,
     --cache-from type=registry,ref=reg/app:cache-{arch} --cache-to type=registry,ref=reg/app:cache-{arch},mode=max \
     --secret id=npmrc,src=$HOME/.npmrc --metadata-file build.json .
 
+  # annotations: the index, the arm64 manifest only, each image's entry in the index
+  mab build --platform linux/amd64,linux/arm64 -t reg/app:1 --annotation index:org.opencontainers.image.source=https://example.com/app \
+    --annotation 'manifest[linux/arm64]:com.example.arch=arm64' --annotation manifest-descriptor:com.example.d=1 .
+
   # install missing QEMU handlers first (needs root on the builder's host)
   sudo mab build --install-emulators --platform linux/amd64,linux/riscv64 -t reg/app:1 .
 
@@ -94,7 +98,7 @@ solves; a write already under way is finished and read back.`,
 	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")
 	f.StringVar(&o.Target, "target", "", "build this stage of the Dockerfile")
 	f.StringArrayVar(&o.Labels, "label", nil, "image config label KEY=VALUE")
-	f.StringArrayVar(&o.Annotations, "annotation", nil, "manifest annotation KEY=VALUE on each platform's image")
+	f.StringArrayVar(&o.Annotations, "annotation", nil, "annotation [TYPE[PLATFORM],…:]KEY=VALUE, TYPE manifest (the default), index or manifest-descriptor, as in buildx")
 	f.StringArrayVar(&o.Secrets, "secret", nil, "secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR")
 	f.StringArrayVar(&o.SSH, "ssh", nil, "SSH agent for RUN --mount=type=ssh: default or ID=SOCKET|KEY")
 	f.BoolVar(&o.NoCache, "no-cache", false, "do not use the build cache")

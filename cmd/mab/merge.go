@@ -154,7 +154,7 @@ is the digest), whatever --format says.`,
 	fl.StringArrayVar(&f.metadata, "from-metadata", nil, "add the images of a metadata file of mab build or docker buildx build, by digest (repeatable)")
 	fl.BoolVar(&f.amend, "amend", false, "start from the index already at the tag: keep its platforms, replace those the sources provide")
 	fl.StringVar(&f.mediaType, "media-type", "auto", "index media type: auto, oci or docker")
-	fl.StringArrayVar(&f.annotations, "annotation", nil, "index annotation KEY=VALUE (OCI index only; repeatable)")
+	fl.StringArrayVar(&f.annotations, "annotation", nil, "annotation [TYPE[PLATFORM],…:]KEY=VALUE, TYPE index (the default here) or manifest-descriptor (OCI index only; repeatable)")
 	fl.StringSliceVar(&f.platforms, "platform", nil, "keep only these platforms of the sources (comma-separated or repeated)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the index that would be pushed, push nothing")
 	f.plain.add(fl)
@@ -191,16 +191,15 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 	default:
 		return name.Tag{}, nil, nil, fmt.Errorf("invalid --media-type %q: want auto, oci or docker", f.mediaType)
 	}
-	annotations := map[string]string{}
-	for _, a := range f.annotations {
-		k, v, ok := strings.Cut(a, "=")
-		if !ok || k == "" {
-			return name.Tag{}, nil, nil, fmt.Errorf("invalid --annotation %q: want KEY=VALUE", a)
-		}
-		annotations[k] = v
+	annotations, err := pipeline.ParseAnnotations(f.annotations)
+	if err == nil {
+		annotations, err = annotations.ForMerge()
 	}
-	if len(annotations) > 0 && mt == merge.MediaTypeDocker {
-		return name.Tag{}, nil, nil, fmt.Errorf("--annotation needs an OCI index: a Docker manifest list has no annotations (use --media-type oci or auto)")
+	if err != nil {
+		return name.Tag{}, nil, nil, err
+	}
+	if annotations.HasIndexLevel() && mt == merge.MediaTypeDocker {
+		return name.Tag{}, nil, nil, fmt.Errorf("--annotation needs an OCI index: a Docker manifest list and its descriptors have no annotations (use --media-type oci or auto)")
 	}
 	parsed, err := platform.ParseList(f.platforms)
 	if err != nil {
@@ -226,10 +225,10 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 		}
 		sources = append(sources, more...)
 	}
-	opts := []merge.Option{
-		merge.WithAmend(f.amend), merge.WithMediaType(mt), merge.WithAnnotations(annotations),
+	opts := append([]merge.Option{
+		merge.WithAmend(f.amend), merge.WithMediaType(mt),
 		merge.WithPlatforms(plats...), merge.WithForce(f.force),
-	}
+	}, annotations.MergeOptions()...)
 	return target, sources, opts, nil
 }
 

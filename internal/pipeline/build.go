@@ -51,5 +51,5 @@ func build(ctx context.Context, p *Plan, nodes []*node, progress builder.Progres
 // builderTarget is what the builder needs of a target: its platform and
 // the reference its image is pushed to.
 func builderTarget(t Target) builder.Target {
-	return builder.Target{Platform: t.Platform, Name: t.Tag.String()}
+	return builder.Target{Platform: t.Platform, Name: t.Tag.String(), Annotations: t.Annotations}
 }

@@ -69,6 +69,8 @@ type Options struct {
 type Target struct {
 	Platform ocispec.Platform
 	Tag      name.Tag
+	// Annotations are the manifest annotations of this platform's image.
+	Annotations map[string]string
 }
 
 // Plan is a build that passed every check that needs no daemon.
@@ -91,6 +93,9 @@ type Plan struct {
 	Progress string
 	// Build holds the solve options shared by every platform, parsed.
 	Build builder.Request
+	// Annotations are --annotation, parsed: the manifest ones are in each
+	// Target and in Build; the index and descriptor ones go to the merge.
+	Annotations Annotations
 	// Nodes send platforms to their own builders, in the order given.
 	Nodes        []builder.Node
 	TLS          builder.TLS
@@ -352,8 +357,19 @@ func (p *Plan) parseBuild(o Options) error {
 	if b.Labels, err = keyValues("--label", o.Labels); err != nil {
 		return err
 	}
-	if b.Annotations, err = keyValues("--annotation", o.Annotations); err != nil {
+	if p.Annotations, err = ParseAnnotations(o.Annotations); err != nil {
 		return err
+	}
+	plats := make([]ocispec.Platform, len(p.Targets))
+	for i, t := range p.Targets {
+		plats[i] = t.Platform
+	}
+	if err := p.Annotations.ForBuild(plats); err != nil {
+		return err
+	}
+	b.Annotations = p.Annotations.Manifest(ocispec.Platform{})
+	for i, t := range p.Targets {
+		p.Targets[i].Annotations = p.Annotations.Manifest(t.Platform)
 	}
 	for _, s := range o.Secrets {
 		sec, err := builder.ParseSecret(s)

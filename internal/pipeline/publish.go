@@ -106,7 +106,7 @@ func (r Runner) publish(ctx context.Context, p *Plan, outcomes []Outcome, pub *p
 	if prev.Exists() {
 		pub.before = prev.Digest.String()
 	}
-	idx, err := client.Assemble(ctx, p.Final, sources)
+	idx, err := client.Assemble(ctx, p.Final, sources, p.Annotations.MergeOptions()...)
 	if err != nil {
 		return fmt.Errorf("%s left unchanged: %w", p.Final, err)
 	}
