@@ -138,12 +138,15 @@ type world struct {
 	// fault, when set, sees every registry request first; it answers it
 	// itself (returning true) or lets the registry answer.
 	fault func(w http.ResponseWriter, r *http.Request) bool
+	// reg is the registry behind the fault, for a fault that writes.
+	reg http.Handler
 }
 
 func newWorld(t *testing.T, builders ...*fakeBuilder) *world {
 	t.Helper()
 	w := &world{t: t, builders: map[string]*fakeBuilder{}}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	w.reg = reg
 	s := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if w.fault != nil && w.fault(rw, r) {
 			return
