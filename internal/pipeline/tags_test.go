@@ -475,4 +475,3 @@ func TestDryRunShowsTagsAndWhatIsPublished(t *testing.T) {
 		t.Error("the dry run wrote a tag")
 	}
 }
-
