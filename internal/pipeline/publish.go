@@ -21,7 +21,9 @@ const (
 	// StagePlanned: flags, tags, platforms and output destinations checked;
 	// nothing built.
 	StagePlanned Stage = "planned"
-	// StageBuilt: every platform solved and pushed; the final tag untouched.
+	// StageBuilt: every platform solved and pushed by digest; no tag
+	// written (a Docker daemon's builder pushes under the arch tags). The
+	// last stage of --no-merge.
 	StageBuilt Stage = "built"
 	// StageChecked: the index assembled in memory from the pushed digests,
 	// each child's config, platform, size and media type read and compared,
@@ -30,7 +32,8 @@ const (
 	StageChecked Stage = "checked"
 	// StageWritten: the index was PUT, not yet read back.
 	StageWritten Stage = "written"
-	// StageConfirmed: the final tag was read back and holds the index.
+	// StageConfirmed: the final tag was read back and holds the index;
+	// the other tags and the arch tags follow.
 	StageConfirmed Stage = "confirmed"
 )
 

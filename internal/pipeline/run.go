@@ -135,18 +135,23 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	return Runner{}.Run(ctx, p, stderr)
 }
 
-// Run executes p: route and preflight, build, publish (checked, written,
-// confirmed: see Stage) and --load. Progress and the summary go to stderr.
-// The final tag is written only when every platform succeeded and the
-// index passed every check; a failed read-back puts the earlier index back
-// when the tag still holds mab's. With --metadata-file the file is
-// replaced before anything is dialled (a stale one never survives) and
+// Run executes p: route and preflight, build (each platform pushed by
+// digest), publish (checked, written, confirmed: see Stage), the other
+// tags and the arch tags, and --load. Progress and the summary go to
+// stderr. The final tag is written only when every platform succeeded and
+// the index passed every check; a failed read-back puts the earlier index
+// back when the tag still holds mab's. Arch tags are written only after
+// the final tag is confirmed (with --no-merge, once every platform is
+// pushed), and never with --push-by-digest. With --metadata-file the file
+// is replaced before anything is dialled (a stale one never survives) and
 // written again with the outcome, success or not. The result is returned
 // with the error too, for the stage it reached.
 //
 // Errors after the final tag was confirmed are *PublishedError; errors
-// after a write that could be neither confirmed nor undone are
-// *UnconfirmedError; every other error leaves the final tag as it was.
+// after a write that could be neither confirmed nor undone, and another
+// writer's index found under the final tag after every tag was written,
+// are *UnconfirmedError; every other error leaves the final tag as it was
+// and writes no tag.
 func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	res := &Result{Final: p.Final, Tags: p.Tags, Stage: StagePlanned, PushByDigest: p.PushByDigest, Merged: !p.NoMerge, Platforms: make([]Outcome, len(p.Targets))}
 	for i, t := range p.Targets {
