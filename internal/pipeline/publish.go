@@ -235,6 +235,17 @@ func (r Runner) finish(ctx context.Context, p *Plan, client *merge.Client, idx *
 		later = errors.Join(later, fmt.Errorf("reading %s once more: %w", p.Final, err))
 	case now != idx.Digest:
 		pub.overwritten = now.String()
+		// The other writer may have written its arch tags before these:
+		// say which this build wrote, so they can be checked.
+		var wrote []string
+		for i, o := range outcomes {
+			if o.Tagged {
+				wrote = append(wrote, p.Targets[i].Tag.TagStr())
+			}
+		}
+		if len(wrote) > 0 {
+			later = errors.Join(later, fmt.Errorf("this build wrote the arch tags %s before it read the overwrite", strings.Join(wrote, ", ")))
+		}
 		return &UnconfirmedError{Final: p.Final, Wrote: idx.Digest.String(), Holds: now.String(), Overwritten: true, Err: later}
 	}
 	if later != nil {

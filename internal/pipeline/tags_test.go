@@ -359,8 +359,8 @@ func TestOverwriteAfterTheConfirmIsReportedNotHidden(t *testing.T) {
 	}
 	w.fault = nil
 	holds := w.head(w.host + "/app:1.4")
-	if want := "was overwritten by another writer after mab confirmed it: it now holds " + holds; holds == unconfirmed.Wrote || !strings.Contains(err.Error(), want) {
-		t.Errorf("err = %v, want %q", err, want)
+	if want := "was overwritten by another writer after mab confirmed it: it now holds " + holds + ", not " + unconfirmed.Wrote + "; this build wrote the arch tags 1.4-amd64, 1.4-arm64, 1.4-armv7 before it read the overwrite"; holds == unconfirmed.Wrote || err.Error() != w.host+"/app:1.4 "+want {
+		t.Errorf("err\n got %v\nwant %s/app:1.4 %s", err, w.host, want)
 	}
 	if got := res.Digests(); len(got) != 0 {
 		t.Errorf("stdout would print %v, a digest the tag no longer holds", got)
