@@ -3,7 +3,9 @@ package builder
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -29,6 +31,8 @@ import (
 type Target struct {
 	Platform ocispec.Platform
 	// Name is the full reference of the arch tag, e.g. registry/app:1.4-arm64.
+	// BuildKit's image exporter pushes by digest into Name's repository and
+	// writes no tag; only a Docker daemon's builder pushes under Name.
 	Name string
 	// Annotations go onto this target's manifest, over Request.Annotations.
 	Annotations map[string]string
@@ -70,12 +74,26 @@ type Request struct {
 
 // Result is the outcome of one Target. Err is nil when the image was built
 // and pushed; Digest is then the manifest (or, with attestations, index)
-// digest that was pushed.
+// digest that was pushed, and MediaType and Size describe it when the
+// builder said (BuildKit's exporter does; a Docker daemon's push does not).
 type Result struct {
-	Target   Target
-	Digest   string
+	Target    Target
+	Digest    string
+	MediaType string
+	Size      int64
+	// Tagged says Target.Name holds the image: a Docker daemon's builder
+	// pushes by tag. BuildKit's image exporter pushes by digest only.
+	Tagged   bool
 	Duration time.Duration
 	Err      error
+}
+
+// PushesByTag reports whether the builder at addr pushes each image under
+// its arch tag (a Docker daemon's BuildKit, whose moby exporter stores the
+// image in the daemon, which then pushes it by tag): such a builder cannot
+// push by digest.
+func PushesByTag(addr string) bool {
+	return addr == "docker" || strings.HasPrefix(addr, "docker+")
 }
 
 // Build solves req once per target on this builder, all in one session and
@@ -144,8 +162,10 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 			res.Err = fmt.Errorf("building %s: %w", plat, err)
 			return res
 		}
+		res.Tagged = true
 	} else {
 		res.Digest = resp.ExporterResponse[exptypes.ExporterImageDigestKey]
+		res.MediaType, res.Size = pushedDescriptor(resp.ExporterResponse, res.Digest)
 	}
 	res.Duration = time.Since(start)
 	if res.Digest == "" {
@@ -202,8 +222,36 @@ func (c *Client) frontendAttrs(req Request, t Target) map[string]string {
 	return attrs
 }
 
-// export is the exporter of one target: a push from BuildKit, or, for a
-// Docker daemon, an image in its store that is pushed afterwards.
+// pushedDescriptor reads the media type and size of the pushed manifest
+// from the exporter's response: containerimage.descriptor is the base64 of
+// its JSON descriptor. It returns nothing when the response lacks it or
+// describes another digest.
+func pushedDescriptor(resp map[string]string, digest string) (string, int64) {
+	raw, err := base64.StdEncoding.DecodeString(resp[exptypes.ExporterImageDescriptorKey])
+	if err != nil || len(raw) == 0 {
+		return "", 0
+	}
+	var d ocispec.Descriptor
+	if json.Unmarshal(raw, &d) != nil || d.Digest.String() != digest {
+		return "", 0
+	}
+	return d.MediaType, d.Size
+}
+
+// repository is the repository of the reference ref (its tag dropped),
+// as the image exporter's name when it pushes by digest.
+func repository(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref // the plan validated it; BuildKit reports it otherwise
+	}
+	return reference.TrimNamed(named).String()
+}
+
+// export is the exporter of one target: BuildKit pushes by digest into
+// the target's repository and writes no tag (as buildx's
+// push-by-digest=true); for a Docker daemon, an image in its store, pushed
+// afterwards under the arch tag.
 func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	attrs := map[string]string{"name": t.Name}
 	for k, v := range req.Annotations {
@@ -215,7 +263,9 @@ func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	if c.docker != nil {
 		return bkclient.ExportEntry{Type: "moby", Attrs: attrs}
 	}
+	attrs["name"] = repository(t.Name)
 	attrs["push"] = "true"
+	attrs["push-by-digest"] = "true"
 	if req.Insecure || req.InsecurePush {
 		attrs["registry.insecure"] = "true"
 	}

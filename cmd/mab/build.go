@@ -16,22 +16,51 @@ func newBuildCmd() *cobra.Command {
 		Use:   "build [flags] CONTEXT",
 		Short: "Build, push and merge one image per platform",
 		Long: `Build the Dockerfile once per platform through BuildKit, push each platform
-under its arch tag (TAG-amd64, TAG-arm64, TAG-armv7), merge them into one
-index under TAG, and read TAG back to verify it.
+by digest, merge them into one index under TAG, read TAG back to verify it,
+and then write the arch tags (TAG-amd64, TAG-arm64, TAG-armv7), each
+pointing at what its platform pushed. A failed platform or merge leaves no
+new tag at all. (The Docker daemon's builder, --builder docker, cannot push
+by digest: it pushes each platform under its arch tag during the build.)
 
-Every check that needs no daemon runs first: platforms, the tag, the arch
+-t may be repeated: the first tag is written and read back first (arch
+tags are derived from it); the children are copied beforehand into the
+repository of every other tag, and each other tag then gets the same
+index, read back. A failure on another tag after the first is confirmed
+exits 3, naming the tags that hold the index and those that failed.
+
+After every tag is written, the first is read once more: if another
+writer replaced the index meanwhile, mab exits 4 and prints no digest.
+
+--push-by-digest writes no arch tags. --no-merge (a matrix job) writes no
+index and no final tag: each platform is pushed, and, without
+--push-by-digest, tagged once every platform succeeded; stdout is one
+digest per platform in --platform order, for ` + "`mab merge`" + `.
+
+Every check that needs no daemon runs first: platforms, the tags, the arch
 tags, the context, the Dockerfile and --metadata-file. The final tag is
 written only when every platform succeeded and the index passed every
 check; a failed read-back puts the earlier index back. The final digest is
 printed on stdout; progress and the summary go to stderr.
 
 Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
-published but a later step (--load, --metadata-file) failed; 4 the final
-tag was written and could be neither confirmed nor put back (the message
-says what it holds); 130 a second Ctrl-C. The first Ctrl-C stops the
-solves; a write already under way is finished and read back.`,
+published but a later step (another tag, the arch tags, --load,
+--metadata-file) failed; 4 the final tag was written and could be neither
+confirmed nor put back, or was overwritten by another writer after mab
+confirmed it (the message says what it holds); 130 a second Ctrl-C. The
+first Ctrl-C stops the solves; a write already under way is finished and
+read back.`,
 		Example: `  # three platforms into a registry
   mab build --platform linux/amd64,linux/arm64,linux/arm/v7 -t registry.example.com/app:1.4 .
+
+  # one index under several tags, one of them in another repository
+  mab build --platform linux/amd64,linux/arm64 -t reg/app:1.4 -t reg/app:latest -t reg/mirror/app:1.4 .
+
+  # no arch tags: the platforms are reachable through the index only
+  mab build --push-by-digest --platform linux/amd64,linux/arm64 -t reg/app:1.4 .
+
+  # a CI matrix job: one platform, pushed by digest, nothing tagged; then one merge
+  mab build --no-merge --push-by-digest --metadata-file arm64.json --platform linux/arm64 -t reg/app .
+  mab merge -t reg/app:1.4 reg/app@sha256:… reg/app@sha256:…
 
   # a plain-HTTP registry on the network, and a base image argument
   mab build --insecure-registry 10.0.0.5:5000 --platform linux/amd64,linux/arm64 \
@@ -80,22 +109,27 @@ solves; a write already under way is finished and read back.`,
 				return advise(r.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
 			}
 			res, err := r.Run(cmd.Context(), plan, cmd.ErrOrStderr())
-			if res != nil && res.Digest != "" {
-				// Published, even if a later step failed: what the tag holds.
-				fmt.Fprintln(cmd.OutOrStdout(), res.Digest)
+			if res != nil {
+				// Published, even if a later step failed: what the tag
+				// holds, or each platform's digest with --no-merge.
+				for _, d := range res.Digests() {
+					fmt.Fprintln(cmd.OutOrStdout(), d)
+				}
 			}
 			return advise(err, "build")
 		},
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build, comma-separated or repeated (linux/amd64,linux/arm64,linux/arm/v7)")
-	f.StringVarP(&o.Tag, "tag", "t", "", "final tag, REGISTRY/REPO:TAG")
+	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "final tag, REGISTRY/REPO:TAG; repeat for more tags of the same index (the first is written and verified first; arch tags derive from it)")
 	f.StringVarP(&o.Dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
 	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment)")
 	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker, buildx://NAME (default $BUILDKIT_HOST, then see `mab builder`)")
 	plain.add(f)
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
-	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant)")
+	f.StringVar(&o.Suffix, "suffix", "", "arch tag template (default "+pipeline.DefaultSuffix+"; fields .Tag .OS .Arch .Variant); not with --push-by-digest")
+	f.BoolVar(&o.PushByDigest, "push-by-digest", false, "write no arch tags: each platform only by digest (not with --suffix, nor with --builder docker, which pushes by tag)")
+	f.BoolVar(&o.NoMerge, "no-merge", false, "matrix mode: push each platform, write no index and no final tag; print each platform's digest (one -t; not with --load)")
 	f.StringVar(&o.Target, "target", "", "build this stage of the Dockerfile")
 	f.StringArrayVar(&o.Labels, "label", nil, "image config label KEY=VALUE")
 	f.StringArrayVar(&o.Annotations, "annotation", nil, "annotation [TYPE[PLATFORM],…:]KEY=VALUE, TYPE manifest (the default), index or manifest-descriptor, as in buildx")
@@ -107,10 +141,10 @@ solves; a write already under way is finished and read back.`,
 	f.StringArrayVar(&o.CacheTo, "cache-to", nil, "cache destination, e.g. type=registry,ref=REPO:cache-{arch},mode=max")
 	f.StringVar(&o.Provenance, "provenance", "", "provenance attestation: true, false or mode=min|max (default off)")
 	f.StringVar(&o.SBOM, "sbom", "", "SBOM attestation: true, false or generator=IMAGE (default off)")
-	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result (per platform: tag, digest, duration, emulated) as JSON to this file")
+	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result as JSON to this file: stage, digest, tags, per platform ref, digest, arch tag, duration; buildx's containerimage.digest and image.name")
 	f.BoolVar(&o.Load, "load", false, "after the push, load the host's platform into the Docker daemon ($DOCKER_HOST) under the final tag")
 	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
-	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (platforms, arch tags, builders, native or emulated) and stop")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (tags, what is published, platforms, arch tags, builders, native or emulated) and stop")
 	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; also $MAB_NODES)")
 	f.StringVar(&o.TLS.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")

@@ -173,6 +173,10 @@ func TestBuildFailingPlatformLeavesFinalTagUnchanged(t *testing.T) {
 		t.Fatalf("first build exited %d: %s", r.ExitCode, r.Stderr)
 	}
 	before := strings.TrimSpace(r.Stdout)
+	amd64Before, err := remote.Head(mustRef(t, final+"-amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Then a build whose arm64 RUN fails.
 	writeDockerfile(t, ctx, "ARG BASE\nFROM ${BASE}\nRUN test \"$(uname -m)\" != aarch64\nRUN uname -m > /arch.txt\n")
@@ -188,6 +192,11 @@ func TestBuildFailingPlatformLeavesFinalTagUnchanged(t *testing.T) {
 	}
 	if desc.Digest.String() != before {
 		t.Errorf("final tag moved from %s to %s although a platform failed", before, desc.Digest)
+	}
+	// amd64 was built and pushed by digest, and its arch tag is still
+	// the first build's: arch tags follow a confirmed index only.
+	if now, err := remote.Head(mustRef(t, final+"-amd64")); err != nil || now.Digest != amd64Before.Digest {
+		t.Errorf("arch tag %s-amd64 moved from %s to %v (%v) although a platform failed", final, amd64Before.Digest, now, err)
 	}
 }
 

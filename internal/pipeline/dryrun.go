@@ -21,7 +21,12 @@ func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 
 // DryRun prints the plan with r's builders; see the package function.
 func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
-	fmt.Fprintf(w, "final tag: %s\ncontext:   %s\ndockerfile: %s\n\n", p.Final, p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
+	fmt.Fprintf(w, "final tag: %s\n", p.Final)
+	for _, t := range p.Tags[1:] {
+		fmt.Fprintf(w, "also tag:  %s (after the final tag is confirmed)\n", t)
+	}
+	fmt.Fprintf(w, "publish:   %s\n", p.publishing())
+	fmt.Fprintf(w, "context:   %s\ndockerfile: %s\n\n", p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
 	nodes, err := r.route(ctx, p, w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tARCH TAG\tBUILDER\tMODE")
@@ -35,7 +40,7 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 				}
 				b = strings.Join(addrs, " or ")
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platform.Format(t.Platform), t.Tag, b)
+			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platform.Format(t.Platform), p.archTagOf(t), b)
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "\nbuilders not reached: %s\n", firstLine(err))
@@ -64,7 +69,29 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 		case !nativeOn(n.have, t.Platform):
 			mode = "emulated"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), t.Tag, n.client.Address(), mode)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), p.archTagOf(t), n.client.Address(), mode)
 	}
 	return tw.Flush()
+}
+
+// publishing says in a few words what the build will write.
+func (p *Plan) publishing() string {
+	switch {
+	case p.NoMerge && p.PushByDigest:
+		return "each platform by digest only (--no-merge --push-by-digest): no index, no tag"
+	case p.NoMerge:
+		return "each platform under its arch tag once every platform is pushed (--no-merge): no index, no final tag"
+	case p.PushByDigest:
+		return "an index under the tags; platforms by digest only, no arch tags (--push-by-digest)"
+	}
+	return "an index under the tags, then the arch tags"
+}
+
+// archTagOf is t's arch tag as the dry run shows it: "-" when none will
+// be written.
+func (p *Plan) archTagOf(t Target) string {
+	if p.PushByDigest {
+		return "-"
+	}
+	return t.Tag.String()
 }

@@ -26,8 +26,10 @@ import (
 
 // fakeBuilder stands in for a BuildKit endpoint: it "builds" each target
 // by pushing a small random image whose config names the target's
-// platform to the target's arch tag, in a real (in-process) registry, and
-// reports its digest, as BuildKit's exporter does.
+// platform by digest into the target's repository, in a real (in-process)
+// registry, and reports its digest, as BuildKit's exporter does with
+// push-by-digest. A builder whose address is a Docker daemon's
+// (builder.PushesByTag) pushes under the arch tag instead, as dockerd does.
 type fakeBuilder struct {
 	addr string
 	have []ocispec.Platform
@@ -71,14 +73,28 @@ func (f *fakeBuilder) Build(ctx context.Context, req builder.Request, progress b
 			done(err)
 			continue
 		}
-		dgst, err := pushImage(ctx, t.Name, t.Platform)
-		out[i].Digest, out[i].Err = dgst, err
+		ref := t.Name
+		if !builder.PushesByTag(f.addr) {
+			ref = repoOf(t.Name)
+		}
+		dgst, err := pushImage(ctx, ref, t.Platform)
+		out[i].Digest, out[i].Err, out[i].Tagged = dgst, err, err == nil && builder.PushesByTag(f.addr)
 		done(err)
 	}
 	return out, nil
 }
 
-// pushImage pushes a one-layer random image of platform p to ref.
+// repoOf is the repository of the tag ref.
+func repoOf(ref string) string {
+	t, err := name.NewTag(ref)
+	if err != nil {
+		panic(err)
+	}
+	return t.Context().String()
+}
+
+// pushImage pushes a one-layer random image of platform p to ref: a tag,
+// or, when ref is a repository, by digest only.
 func pushImage(ctx context.Context, ref string, p ocispec.Platform) (string, error) {
 	img, err := random.Image(64, 1)
 	if err != nil {
@@ -93,15 +109,23 @@ func pushImage(ctx context.Context, ref string, p ocispec.Platform) (string, err
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return "", err
 	}
-	tag, err := name.NewTag(ref)
+	d, err := img.Digest()
 	if err != nil {
 		return "", err
 	}
-	if err := remote.Write(tag, img, remote.WithContext(ctx)); err != nil {
+	var dst name.Reference
+	if strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
+		dst, err = name.NewTag(ref)
+	} else {
+		dst, err = name.NewDigest(ref + "@" + d.String())
+	}
+	if err != nil {
 		return "", err
 	}
-	d, err := img.Digest()
-	return d.String(), err
+	if err := remote.Write(dst, img, remote.WithContext(ctx)); err != nil {
+		return "", err
+	}
+	return d.String(), nil
 }
 
 // world is a set of fake builders and a registry for one test.
@@ -114,12 +138,15 @@ type world struct {
 	// fault, when set, sees every registry request first; it answers it
 	// itself (returning true) or lets the registry answer.
 	fault func(w http.ResponseWriter, r *http.Request) bool
+	// reg is the registry behind the fault, for a fault that writes.
+	reg http.Handler
 }
 
 func newWorld(t *testing.T, builders ...*fakeBuilder) *world {
 	t.Helper()
 	w := &world{t: t, builders: map[string]*fakeBuilder{}}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	w.reg = reg
 	s := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if w.fault != nil && w.fault(rw, r) {
 			return
@@ -155,7 +182,7 @@ func (w *world) runner() Runner {
 func (w *world) plan(edit func(*Options)) *Plan {
 	w.t.Helper()
 	o := Options{
-		Platforms: []string{"linux/amd64,linux/arm64,linux/arm/v7"}, Tag: w.host + "/app:1.4",
+		Platforms: []string{"linux/amd64,linux/arm64,linux/arm/v7"}, Tags: []string{w.host + "/app:1.4"},
 		ContextDir: newContext(w.t), Builder: "fake://default", Progress: "quiet",
 	}
 	if edit != nil {

@@ -28,8 +28,10 @@ var ProgressModes = []string{"auto", "plain", "tty", "quiet", "rawjson"}
 
 // Options are the flags of `mab build`, as the user typed them.
 type Options struct {
-	Platforms  []string
-	Tag        string
+	Platforms []string
+	// Tags are the -t values: the first is the final tag (arch tags are
+	// derived from it), the others get the same index after it.
+	Tags       []string
 	ContextDir string
 	// Dockerfile is relative to the working directory; empty means
 	// CONTEXT/Dockerfile.
@@ -63,6 +65,12 @@ type Options struct {
 	TLS                 builder.TLS
 	// Emulators say whether preflight installs missing QEMU handlers.
 	Emulators EmulatorOptions
+	// PushByDigest writes no arch tag: each platform is reachable by
+	// digest only. Refused with Suffix and with a Docker daemon's builder.
+	PushByDigest bool
+	// NoMerge builds and pushes each platform and writes no index and no
+	// final tag (a matrix job; `mab merge` joins the digests later).
+	NoMerge bool
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -75,7 +83,10 @@ type Target struct {
 
 // Plan is a build that passed every check that needs no daemon.
 type Plan struct {
+	// Final is the first tag: written and read back first, and the one
+	// arch tags are derived from. Tags are all of them, Final first.
 	Final          name.Tag
+	Tags           []name.Tag
 	Targets        []Target
 	ContextDir     string
 	DockerfileDir  string
@@ -103,6 +114,8 @@ type Plan struct {
 	MetadataFile string
 	Load, DryRun bool
 	Emulators    EmulatorOptions
+	// PushByDigest and NoMerge are the options of the same names.
+	PushByDigest, NoMerge bool
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
@@ -116,34 +129,21 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if len(plats) == 0 {
 		return nil, fmt.Errorf("no platform given: pass --platform, for example --platform linux/amd64,linux/arm64")
 	}
-	if o.Tag == "" {
-		return nil, fmt.Errorf("no tag given: pass -t REGISTRY/REPO:TAG")
-	}
-	var nameOpts []name.Option
-	plainFinal := o.Insecure
-	if r, err := name.ParseReference(o.Tag); err == nil && len(o.InsecureRegistries) > 0 {
-		plainFinal = plainFinal || merge.PlainHTTPAllowed(r.Context().RegistryStr(), o.InsecureRegistries...)
-	}
-	if plainFinal {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	if i := strings.LastIndex(o.Tag, ":"); i > strings.LastIndex(o.Tag, "/") && len(o.Tag)-i-1 > 128 {
-		return nil, fmt.Errorf("invalid tag %s: the tag has %d characters; registries accept at most 128", clip(o.Tag), len(o.Tag)-i-1)
-	}
-	final, err := name.NewTag(o.Tag, nameOpts...)
+	tags, plainFinal, err := parseTags(o)
 	if err != nil {
-		return nil, fmt.Errorf("invalid tag %s: %s", clip(o.Tag), merge.Printable(err.Error()))
+		return nil, err
 	}
-	if err := checkTag(final.Context(), final.TagStr()); err != nil {
-		return nil, fmt.Errorf("invalid tag %s: %s", clip(o.Tag), merge.Printable(err.Error()))
-	}
+	final := tags[0]
 	targets, err := ArchTags(final, plats, o.Suffix)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{
 		Final:              final,
+		Tags:               tags,
 		Targets:            targets,
+		PushByDigest:       o.PushByDigest,
+		NoMerge:            o.NoMerge,
 		Builder:            o.Builder,
 		Insecure:           o.Insecure,
 		InsecureRegistries: o.InsecureRegistries,
@@ -186,7 +186,89 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if p.Load && p.hostTarget() < 0 {
 		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platform.Format(platform.Host()))
 	}
+	if err := p.checkPublication(o); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// parseTags validates every -t with the same rules and refuses one given
+// twice. plainFinal says whether BuildKit may push to the first tag's
+// registry over plain HTTP.
+func parseTags(o Options) (tags []name.Tag, plainFinal bool, err error) {
+	if len(o.Tags) == 0 || (len(o.Tags) == 1 && o.Tags[0] == "") {
+		return nil, false, fmt.Errorf("no tag given: pass -t REGISTRY/REPO:TAG")
+	}
+	seen := map[string]bool{}
+	for i, s := range o.Tags {
+		plain := o.Insecure
+		if r, err := name.ParseReference(s); err == nil && len(o.InsecureRegistries) > 0 {
+			plain = plain || merge.PlainHTTPAllowed(r.Context().RegistryStr(), o.InsecureRegistries...)
+		}
+		t, err := parseTag(s, plain)
+		if err != nil {
+			return nil, false, err
+		}
+		if seen[t.Name()] {
+			return nil, false, fmt.Errorf("tag %s is given twice", clip(s))
+		}
+		seen[t.Name()] = true
+		if i == 0 {
+			plainFinal = plain
+		}
+		tags = append(tags, t)
+	}
+	return tags, plainFinal, nil
+}
+
+// parseTag validates one -t value; plain marks a registry mab may speak
+// plain HTTP to.
+func parseTag(s string, plain bool) (name.Tag, error) {
+	var nameOpts []name.Option
+	if plain {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	if s == "" {
+		return name.Tag{}, fmt.Errorf("invalid tag \"\": pass -t REGISTRY/REPO:TAG")
+	}
+	if i := strings.LastIndex(s, ":"); i > strings.LastIndex(s, "/") && len(s)-i-1 > 128 {
+		return name.Tag{}, fmt.Errorf("invalid tag %s: the tag has %d characters; registries accept at most 128", clip(s), len(s)-i-1)
+	}
+	t, err := name.NewTag(s, nameOpts...)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("invalid tag %s: %s", clip(s), merge.Printable(err.Error()))
+	}
+	if err := checkTag(t.Context(), t.TagStr()); err != nil {
+		return name.Tag{}, fmt.Errorf("invalid tag %s: %s", clip(s), merge.Printable(err.Error()))
+	}
+	return t, nil
+}
+
+// checkPublication refuses the combinations of --push-by-digest,
+// --no-merge, --suffix, -t and --load that would do nothing or that the
+// builder cannot do, before anything is dialled.
+func (p *Plan) checkPublication(o Options) error {
+	if p.PushByDigest && o.Suffix != "" {
+		return fmt.Errorf("--suffix names the arch tags, and --push-by-digest writes none: give one or the other")
+	}
+	if p.PushByDigest {
+		addrs := []string{p.Builder}
+		for _, n := range p.Nodes {
+			addrs = append(addrs, n.Address)
+		}
+		for _, a := range addrs {
+			if builder.PushesByTag(a) {
+				return fmt.Errorf("--push-by-digest cannot be done by the builder %s: a Docker daemon's BuildKit pushes through the daemon, by tag only", a)
+			}
+		}
+	}
+	if p.NoMerge && len(p.Tags) > 1 {
+		return fmt.Errorf("--no-merge writes no final tag: give the tags to `mab merge`")
+	}
+	if p.NoMerge && p.Load {
+		return fmt.Errorf("--load loads the final tag, and --no-merge writes none: load the image after `mab merge`")
+	}
+	return nil
 }
 
 // locate checks that the context is a directory and the Dockerfile a file.

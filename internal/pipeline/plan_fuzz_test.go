@@ -34,7 +34,7 @@ func FuzzNewPlan(f *testing.F) {
 	f.Add("linux/amd64", "app:1", "{{.Nope}}", "", "", "", false)
 	f.Fuzz(func(t *testing.T, plats, tag, suffix, buildArg, label, cacheFrom string, insecure bool) {
 		o := Options{
-			Platforms: []string{plats}, Tag: tag, Suffix: suffix, ContextDir: dir, Insecure: insecure,
+			Platforms: []string{plats}, Tags: []string{tag}, Suffix: suffix, ContextDir: dir, Insecure: insecure,
 			BuildArgs: []string{buildArg}, Labels: []string{label},
 		}
 		if cacheFrom != "" {

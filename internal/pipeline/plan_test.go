@@ -91,7 +91,7 @@ func TestNewPlan(t *testing.T) {
 	dir := newContext(t)
 	p, err := NewPlan(Options{
 		Platforms:  []string{"linux/amd64,linux/arm64"},
-		Tag:        "127.0.0.1:5000/app:1.4",
+		Tags:       []string{"127.0.0.1:5000/app:1.4"},
 		ContextDir: dir,
 		BuildArgs:  []string{"A=1", "FROM_ENV", "EMPTY="},
 	}, func(k string) string {
@@ -119,7 +119,7 @@ func TestNewPlan(t *testing.T) {
 
 func TestNewPlanBuilderFromEnvironment(t *testing.T) {
 	dir := newContext(t)
-	p, err := NewPlan(Options{Platforms: []string{"linux/amd64"}, Tag: "app:1", ContextDir: dir},
+	p, err := NewPlan(Options{Platforms: []string{"linux/amd64"}, Tags: []string{"app:1"}, ContextDir: dir},
 		func(k string) string {
 			if k == "BUILDKIT_HOST" {
 				return "tcp://127.0.0.1:1234"
@@ -132,7 +132,7 @@ func TestNewPlanBuilderFromEnvironment(t *testing.T) {
 	if p.Builder != "tcp://127.0.0.1:1234" {
 		t.Errorf("builder = %s, want $BUILDKIT_HOST", p.Builder)
 	}
-	p, err = NewPlan(Options{Platforms: []string{"linux/amd64"}, Tag: "app:1", ContextDir: dir, Builder: "unix:///x.sock"}, noenv)
+	p, err = NewPlan(Options{Platforms: []string{"linux/amd64"}, Tags: []string{"app:1"}, ContextDir: dir, Builder: "unix:///x.sock"}, noenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestNewPlanBuilderFromEnvironment(t *testing.T) {
 
 func TestNewPlanErrors(t *testing.T) {
 	dir := newContext(t)
-	base := Options{Platforms: []string{"linux/amd64"}, Tag: "app:1", ContextDir: dir}
+	base := Options{Platforms: []string{"linux/amd64"}, Tags: []string{"app:1"}, ContextDir: dir}
 	cases := []struct {
 		name string
 		edit func(*Options)
@@ -152,9 +152,9 @@ func TestNewPlanErrors(t *testing.T) {
 		{"invalid platform", func(o *Options) { o.Platforms = []string{"linux/"} }, "invalid platform"},
 		{"too many parts", func(o *Options) { o.Platforms = []string{"foo/bar/baz/qux"} }, "invalid platform"},
 		{"duplicate platform", func(o *Options) { o.Platforms = []string{"linux/arm64,linux/aarch64"} }, "list each platform once"},
-		{"upper-case repository", func(o *Options) { o.Tag = "Repo:Tag" }, "invalid tag"},
-		{"129-character tag", func(o *Options) { o.Tag = "app:" + strings.Repeat("t", 129) }, "invalid tag"},
-		{"no tag", func(o *Options) { o.Tag = "" }, "no tag"},
+		{"upper-case repository", func(o *Options) { o.Tags = []string{"Repo:Tag"} }, "invalid tag"},
+		{"129-character tag", func(o *Options) { o.Tags = []string{"app:" + strings.Repeat("t", 129)} }, "invalid tag"},
+		{"no tag", func(o *Options) { o.Tags = nil }, "no tag"},
 		{"missing context", func(o *Options) { o.ContextDir = filepath.Join(dir, "nope") }, "no such file"},
 		{"context is a file", func(o *Options) { o.ContextDir = filepath.Join(dir, "Dockerfile") }, "not a directory"},
 		{"missing Dockerfile", func(o *Options) { o.Dockerfile = filepath.Join(dir, "Nope.Dockerfile") }, "Dockerfile"},
@@ -210,7 +210,7 @@ func TestInsecureRegistryCoversOnlyTheListedRegistry(t *testing.T) {
 		{"reg.internal:5000/app:1", []string{"other.internal:5000"}, false},
 		{"registry.example.com/app:1", nil, false},
 	} {
-		p, err := NewPlan(Options{Platforms: []string{"linux/amd64"}, Tag: c.tag, ContextDir: ctx, InsecureRegistries: c.hosts}, noenv)
+		p, err := NewPlan(Options{Platforms: []string{"linux/amd64"}, Tags: []string{c.tag}, ContextDir: ctx, InsecureRegistries: c.hosts}, noenv)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,8 +13,17 @@ import (
 	"github.com/mab-build/mab/internal/platform"
 )
 
+// archTag is the arch tag the platform was written under, or none when
+// it was not (pushed by digest, failed, or the index not confirmed).
+func (o Outcome) archTag(none string) string {
+	if o.Tagged {
+		return o.Target.Name
+	}
+	return none
+}
+
 // printSummary writes one line per platform: status, native or emulated,
-// arch tag, digest (or the first line of the error) and duration, and a
+// arch tag ("-" when none was written), digest (or the first line of the error) and duration, and a
 // hint when emulation was much slower than a native build.
 func printSummary(w io.Writer, outcomes []Outcome) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -32,7 +41,7 @@ func printSummary(w io.Writer, outcomes []Outcome) {
 		} else {
 			slowestNative = max(slowestNative, o.Duration)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", platform.Format(o.Target.Platform), status, mode, o.Target.Name, dgst, o.Duration.Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", platform.Format(o.Target.Platform), status, mode, o.archTag("-"), dgst, o.Duration.Round(100*time.Millisecond))
 	}
 	tw.Flush()
 	if slowestNative > 0 && slowestEmulated > 3*slowestNative {
@@ -44,29 +53,110 @@ func printSummary(w io.Writer, outcomes []Outcome) {
 // Metadata is what --metadata-file holds. It is written when the build
 // starts (stage "planned", replacing a file of an earlier run) and again
 // with the outcome, success or not. Digest is set only once the final tag
-// was read back and holds it.
+// was read back and holds it (and still held it after the other tags were
+// written).
+//
+// The keys containerimage.digest, containerimage.descriptor and
+// image.name are buildx's, for the scripts that read them: the index and
+// the tags that hold it (joined by ","); with --no-merge and one platform,
+// that platform's image and its repository (--push-by-digest) or arch
+// tag; with --no-merge and several platforms there is no one digest, and
+// they are left out.
 type Metadata struct {
-	Final     string `json:"final"`
-	Stage     Stage  `json:"stage"`
-	Digest    string `json:"digest,omitempty"`
-	MediaType string `json:"mediaType,omitempty"`
+	Final     string   `json:"final"`
+	Tags      []string `json:"tags"`
+	Stage     Stage    `json:"stage"`
+	Digest    string   `json:"digest,omitempty"`
+	MediaType string   `json:"mediaType,omitempty"`
+	Size      int64    `json:"size,omitempty"`
 	// Before is what the final tag held before the write; Restored says it
-	// was put back after a failed read-back.
-	Before    string             `json:"before,omitempty"`
-	Restored  bool               `json:"restored,omitempty"`
-	Error     string             `json:"error,omitempty"`
-	Platforms []PlatformMetadata `json:"platforms"`
+	// was put back after a failed read-back; Overwritten is what it held
+	// when read once more after every tag was written, when another writer
+	// had replaced mab's index.
+	Before      string `json:"before,omitempty"`
+	Restored    bool   `json:"restored,omitempty"`
+	Overwritten string `json:"overwritten,omitempty"`
+	Error       string `json:"error,omitempty"`
+	// PushByDigest: no arch tag was to be written. Merged: the build
+	// merges into an index (false with --no-merge).
+	PushByDigest bool               `json:"pushByDigest"`
+	Merged       bool               `json:"merged"`
+	Platforms    []PlatformMetadata `json:"platforms"`
+
+	ImageDigest     string      `json:"containerimage.digest,omitempty"`
+	ImageDescriptor *Descriptor `json:"containerimage.descriptor,omitempty"`
+	ImageName       string      `json:"image.name,omitempty"`
 }
 
-// PlatformMetadata is one platform of Metadata.
+// Descriptor is buildx's containerimage.descriptor: what was pushed.
+type Descriptor struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+// PlatformMetadata is one platform of Metadata. Tag is the arch tag once
+// written ("" when none was); Ref is the pushed image by digest.
 type PlatformMetadata struct {
-	Platform string  `json:"platform"`
-	Tag      string  `json:"tag"`
-	Digest   string  `json:"digest,omitempty"`
-	Seconds  float64 `json:"durationSeconds"`
-	Emulated bool    `json:"emulated"`
-	Builder  string  `json:"builder,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	Platform  string  `json:"platform"`
+	Tag       string  `json:"tag"`
+	Ref       string  `json:"ref,omitempty"`
+	Digest    string  `json:"digest,omitempty"`
+	MediaType string  `json:"mediaType,omitempty"`
+	Size      int64   `json:"size,omitempty"`
+	Seconds   float64 `json:"durationSeconds"`
+	Emulated  bool    `json:"emulated"`
+	Builder   string  `json:"builder,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// metadata is r (and runErr, the build's error) as the metadata file
+// holds it.
+func metadata(r *Result, runErr error) Metadata {
+	m := Metadata{
+		Final: r.Final.String(), Stage: r.Stage, Digest: r.Digest, MediaType: r.MediaType, Size: r.Size,
+		Before: r.Before, Restored: r.Restored, Overwritten: r.Overwritten,
+		PushByDigest: r.PushByDigest, Merged: r.Merged, Tags: []string{},
+	}
+	for _, t := range r.Tags {
+		m.Tags = append(m.Tags, t.String())
+	}
+	if runErr != nil {
+		m.Error = OneLine(runErr)
+	}
+	for _, o := range r.Platforms {
+		pm := PlatformMetadata{
+			Platform:  platform.Format(o.Target.Platform),
+			Tag:       o.archTag(""),
+			Digest:    o.Digest,
+			MediaType: o.MediaType,
+			Size:      o.Size,
+			Seconds:   o.Duration.Seconds(),
+			Emulated:  o.Emulated,
+			Builder:   o.Builder,
+		}
+		if o.Digest != "" {
+			pm.Ref = r.Final.Context().Digest(o.Digest).String()
+		}
+		if o.Err != nil {
+			pm.Error = firstLine(o.Err)
+		}
+		m.Platforms = append(m.Platforms, pm)
+	}
+	switch {
+	case r.Digest != "":
+		held := make([]string, len(r.Held))
+		for i, t := range r.Held {
+			held[i] = t.String()
+		}
+		m.ImageDigest, m.ImageName = r.Digest, strings.Join(held, ",")
+		m.ImageDescriptor = &Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size}
+	case r.Pushed && len(r.Platforms) == 1:
+		o := r.Platforms[0]
+		m.ImageDigest, m.ImageName = o.Digest, o.archTag(r.Final.Context().String())
+		m.ImageDescriptor = &Descriptor{MediaType: o.MediaType, Digest: o.Digest, Size: o.Size}
+	}
+	return m
 }
 
 // writeMetadata writes r (and runErr, the build's error) to path
@@ -74,25 +164,7 @@ type PlatformMetadata struct {
 // a reader sees the old file or the new one, never half of one, and a
 // symbolic link at path is replaced, not followed.
 func writeMetadata(path string, r *Result, runErr error) error {
-	m := Metadata{Final: r.Final.String(), Stage: r.Stage, Digest: r.Digest, MediaType: r.MediaType, Before: r.Before, Restored: r.Restored}
-	if runErr != nil {
-		m.Error = OneLine(runErr)
-	}
-	for _, o := range r.Platforms {
-		pm := PlatformMetadata{
-			Platform: platform.Format(o.Target.Platform),
-			Tag:      o.Target.Name,
-			Digest:   o.Digest,
-			Seconds:  o.Duration.Seconds(),
-			Emulated: o.Emulated,
-			Builder:  o.Builder,
-		}
-		if o.Err != nil {
-			pm.Error = firstLine(o.Err)
-		}
-		m.Platforms = append(m.Platforms, pm)
-	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := json.MarshalIndent(metadata(r, runErr), "", "  ")
 	if err != nil {
 		return err
 	}

@@ -88,16 +88,46 @@ type Outcome struct {
 // Result is what a build did: how far it got, every platform's outcome
 // and, once the final tag is confirmed, its digest.
 type Result struct {
-	Final     name.Tag
-	Stage     Stage
-	Digest    string
-	MediaType string
+	Final name.Tag
+	// Tags are every -t, Final first; Held those read back holding the
+	// index.
+	Tags, Held []name.Tag
+	Stage      Stage
+	Digest     string
+	MediaType  string
+	Size       int64
 	// Before is the digest the final tag held before the write, "" when it
 	// did not exist; Restored says the tag was put back to it after a
-	// failed read-back.
-	Before    string
-	Restored  bool
+	// failed read-back. Overwritten is what the final tag held when read
+	// once more after every tag was written, when that was another
+	// writer's index (Digest is then empty).
+	Before      string
+	Restored    bool
+	Overwritten string
+	// PushByDigest and Merged are the plan's: no arch tags; an index.
+	PushByDigest, Merged bool
+	// Pushed says that, with --no-merge, every platform was pushed (and,
+	// without --push-by-digest, tagged).
+	Pushed    bool
 	Platforms []Outcome
+}
+
+// Digests are what `mab build` prints on stdout, one a line: the final
+// tag's digest once confirmed (even when a later step failed), or, with
+// --no-merge once every platform is pushed, each platform's digest in
+// --platform order.
+func (r *Result) Digests() []string {
+	if r.Digest != "" {
+		return []string{r.Digest}
+	}
+	if !r.Pushed {
+		return nil
+	}
+	out := make([]string, len(r.Platforms))
+	for i, o := range r.Platforms {
+		out[i] = o.Digest
+	}
+	return out
 }
 
 // Run executes p with the real builders and registries; see Runner.Run.
@@ -105,20 +135,25 @@ func Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
 	return Runner{}.Run(ctx, p, stderr)
 }
 
-// Run executes p: route and preflight, build, publish (checked, written,
-// confirmed: see Stage) and --load. Progress and the summary go to stderr.
-// The final tag is written only when every platform succeeded and the
-// index passed every check; a failed read-back puts the earlier index back
-// when the tag still holds mab's. With --metadata-file the file is
-// replaced before anything is dialled (a stale one never survives) and
+// Run executes p: route and preflight, build (each platform pushed by
+// digest), publish (checked, written, confirmed: see Stage), the other
+// tags and the arch tags, and --load. Progress and the summary go to
+// stderr. The final tag is written only when every platform succeeded and
+// the index passed every check; a failed read-back puts the earlier index
+// back when the tag still holds mab's. Arch tags are written only after
+// the final tag is confirmed (with --no-merge, once every platform is
+// pushed), and never with --push-by-digest. With --metadata-file the file
+// is replaced before anything is dialled (a stale one never survives) and
 // written again with the outcome, success or not. The result is returned
 // with the error too, for the stage it reached.
 //
 // Errors after the final tag was confirmed are *PublishedError; errors
-// after a write that could be neither confirmed nor undone are
-// *UnconfirmedError; every other error leaves the final tag as it was.
+// after a write that could be neither confirmed nor undone, and another
+// writer's index found under the final tag after every tag was written,
+// are *UnconfirmedError; every other error leaves the final tag as it was
+// and writes no tag.
 func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, error) {
-	res := &Result{Final: p.Final, Stage: StagePlanned, Platforms: make([]Outcome, len(p.Targets))}
+	res := &Result{Final: p.Final, Tags: p.Tags, Stage: StagePlanned, PushByDigest: p.PushByDigest, Merged: !p.NoMerge, Platforms: make([]Outcome, len(p.Targets))}
 	for i, t := range p.Targets {
 		res.Platforms[i].Target = builderTarget(t)
 	}
@@ -134,9 +169,12 @@ func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, er
 	}
 	if p.MetadataFile != "" {
 		if werr := writeMetadata(p.MetadataFile, res, err); werr != nil {
-			if err == nil {
+			switch {
+			case err == nil && p.NoMerge:
+				err = fmt.Errorf("every platform is pushed, but then %w", werr)
+			case err == nil:
 				err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: werr}
-			} else {
+			default:
 				err = errors.Join(err, werr)
 			}
 		}
@@ -156,6 +194,14 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 			n.client.Close()
 		}
 	}()
+	if p.PushByDigest {
+		// The plan refused a named Docker builder; this is one discovered.
+		for _, n := range nodes {
+			if builder.PushesByTag(n.client.Address()) {
+				return false, fmt.Errorf("--push-by-digest cannot be done by the builder %s: a Docker daemon's BuildKit pushes through the daemon, by tag only", n.client.Address())
+			}
+		}
+	}
 	for _, n := range nodes {
 		var targets []Target
 		for _, i := range n.targets {
@@ -182,32 +228,88 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 		if fatal != nil {
 			return true, fatal
 		}
-		return true, fmt.Errorf("%d of %d platforms failed, %s left unchanged: %w", len(failed), len(p.Targets), p.Final, platformFailures(failed))
+		return true, fmt.Errorf("%d of %d platforms failed, %s: %w", len(failed), len(p.Targets), p.untouched(), platformFailures(failed))
 	}
 	res.Stage = StageBuilt
 	r.report(StageBuilt)
 
-	done := disp.Step(fmt.Sprintf("merging %d platforms into %s", len(p.Targets), p.Final))
-	pub := &publication{stage: StageBuilt}
-	err = r.publish(ctx, p, res.Platforms, pub)
-	done(err)
-	res.Stage, res.Before, res.Restored = pub.stage, pub.before, pub.restored
-	if pub.stage == StageConfirmed {
-		res.Digest, res.MediaType = pub.wrote.String(), pub.media
-	}
-	if err == nil && p.Load {
-		i := p.hostTarget()
-		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platform.Format(p.Targets[i].Platform)))
-		err = r.load(ctx, p, i, res.Platforms[i].Digest)
-		done(err)
-		if err != nil {
-			err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: fmt.Errorf("--load failed: %w", err)}
+	client := r.registry(p)
+	if err = describe(ctx, p, client, res.Platforms); err == nil {
+		if p.NoMerge {
+			err = r.pushed(ctx, p, client, disp, res)
+		} else {
+			err = r.merged(ctx, p, client, disp, res)
 		}
 	}
 	if werr := disp.Wait(); werr != nil && err == nil && ctx.Err() == nil {
 		err = fmt.Errorf("progress display: %w", werr)
 	}
 	return true, err
+}
+
+// merged publishes the index under every tag (see publish), then loads
+// the host's platform when asked.
+func (r Runner) merged(ctx context.Context, p *Plan, client *merge.Client, disp *builder.Display, res *Result) error {
+	done := disp.Step(fmt.Sprintf("merging %d platforms into %s", len(p.Targets), p.Final))
+	pub := &publication{stage: StageBuilt}
+	err := r.publish(ctx, p, client, res.Platforms, pub)
+	done(err)
+	res.Stage, res.Before, res.Restored, res.Held, res.Overwritten = pub.stage, pub.before, pub.restored, pub.held, pub.overwritten
+	if pub.stage == StageConfirmed && pub.overwritten == "" {
+		res.Digest, res.MediaType, res.Size = pub.wrote.String(), pub.media, pub.size
+	}
+	if err == nil && p.Load {
+		i := p.hostTarget()
+		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platform.Format(p.Targets[i].Platform)))
+		err = r.load(ctx, p, i, res.Platforms[i])
+		done(err)
+		if err != nil {
+			err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: fmt.Errorf("--load failed: %w", err)}
+		}
+	}
+	return err
+}
+
+// pushed ends a --no-merge build: no index, no final tag; the arch tags
+// are written now that every platform succeeded, unless --push-by-digest.
+func (r Runner) pushed(ctx context.Context, p *Plan, client *merge.Client, disp *builder.Display, res *Result) error {
+	if !p.PushByDigest {
+		done := disp.Step(fmt.Sprintf("tagging %d platforms", len(p.Targets)))
+		err := tagPlatforms(ctx, p, client, res.Platforms)
+		done(err)
+		if err != nil {
+			return fmt.Errorf("every platform is pushed by digest, but the arch tags are not all written: %w", err)
+		}
+	}
+	res.Pushed = true
+	return nil
+}
+
+// untouched says, for an error before anything is tagged, what was left as
+// it was.
+func (p *Plan) untouched() string {
+	if p.NoMerge {
+		return "no tag written"
+	}
+	return p.Final.String() + " left unchanged"
+}
+
+// describe fills in each platform's media type and size where the builder
+// did not report them (a Docker daemon's push names the digest only),
+// reading the pushed digest from the registry.
+func describe(ctx context.Context, p *Plan, client *merge.Client, outcomes []Outcome) error {
+	for i := range outcomes {
+		o := &outcomes[i]
+		if o.MediaType != "" && o.Size > 0 {
+			continue
+		}
+		l, err := client.Inspect(ctx, p.Targets[i].Tag.Context().Digest(o.Digest))
+		if err != nil {
+			return fmt.Errorf("%s: reading what %s pushed: %w", p.untouched(), platform.Format(p.Targets[i].Platform), err)
+		}
+		o.MediaType, o.Size = string(l.MediaType), l.Size
+	}
+	return nil
 }
 
 // platformFailures are the failures of several platforms. Its message
