@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/mab-build/mab/internal/testenv"
 )
 
@@ -102,4 +107,85 @@ func run(b *testing.B, name string, args ...string) {
 	if err != nil {
 		b.Fatalf("%s %s (after %s): %v\n%s", name, strings.Join(args[:min(3, len(args))], " "), time.Since(start), err, out)
 	}
+}
+
+// BenchmarkMatrixMerge times the merge job of the CI matrix flow
+// (examples/github-actions, examples/gitlab-ci): N single-platform images
+// already pushed by digest are merged into one index under a fresh tag, by
+// `mab merge` and by `docker buildx imagetools create` (the merge step of
+// Docker's multi-runner workflow) on the same digests. With -count, the two
+// alternate: each sample runs mab, then imagetools.
+func BenchmarkMatrixMerge(b *testing.B) {
+	e := testenv.Get(b)
+	buildx := os.Getenv("MAB_TEST_BUILDX")
+	if buildx == "" {
+		b.Fatal("MAB_TEST_BUILDX is not set: run `make e2e-up`, which builds buildx and exports its path in .e2e/env")
+	}
+	mab := e.Mab(b) // build the binary outside every timer
+	// imagetools reads the Docker config and buildx's own state: both
+	// empty, of this benchmark. 127.0.0.1 is plain HTTP to it, as to mab.
+	bxEnv := append(os.Environ(), "DOCKER_CONFIG="+b.TempDir(), "BUILDX_CONFIG="+b.TempDir(), "DOCKER_HOST="+e.DockerHost)
+	for _, n := range []int{2, 8} {
+		repo := uniqueRepo(e, fmt.Sprintf("bench-matrix%d", n))
+		sources := pushByDigest(b, repo, matrixBenchPlatforms[:n])
+		b.Run(fmt.Sprintf("%d/mab", n), func(b *testing.B) {
+			for i := range b.N {
+				tag := fmt.Sprintf("%s:mab-%d-%d", repo, time.Now().UnixNano(), i)
+				run(b, mab, append([]string{"merge", "--insecure-registry", e.Registry, "-t", tag}, sources...)...)
+			}
+		})
+		b.Run(fmt.Sprintf("%d/imagetools", n), func(b *testing.B) {
+			for i := range b.N {
+				tag := fmt.Sprintf("%s:imagetools-%d-%d", repo, time.Now().UnixNano(), i)
+				cmd := exec.Command(buildx, append([]string{"imagetools", "create", "--progress", "quiet", "-t", tag}, sources...)...)
+				cmd.Env = bxEnv
+				if out, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("buildx imagetools create: %v\n%s", err, out)
+				}
+			}
+		})
+	}
+}
+
+var matrixBenchPlatforms = []v1.Platform{
+	{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"},
+	{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "arm", Variant: "v6"},
+	{OS: "linux", Architecture: "386"}, {OS: "linux", Architecture: "ppc64le"},
+	{OS: "linux", Architecture: "s390x"}, {OS: "linux", Architecture: "riscv64"},
+}
+
+// pushByDigest pushes one small random image per platform (the platform in
+// its config) to repo by digest, as the matrix flow's build jobs do, and
+// returns their references, repo@sha256:….
+func pushByDigest(b *testing.B, repo string, plats []v1.Platform) []string {
+	b.Helper()
+	var refs []string
+	for _, p := range plats {
+		img, err := random.Image(1024, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			b.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref, err := name.NewDigest(repo + "@" + d.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := remote.Write(ref, img); err != nil {
+			b.Fatalf("pushing %s: %v", ref, err)
+		}
+		refs = append(refs, ref.String())
+	}
+	return refs
 }
