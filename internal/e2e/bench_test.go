@@ -113,8 +113,11 @@ func run(b *testing.B, name string, args ...string) {
 // (examples/github-actions, examples/gitlab-ci): N single-platform images
 // already pushed by digest are merged into one index under a fresh tag, by
 // `mab merge` and by `docker buildx imagetools create` (the merge step of
-// Docker's multi-runner workflow) on the same digests. With -count, the two
-// alternate: each sample runs mab, then imagetools.
+// Docker's multi-runner workflow) on the same digests. Each iteration runs
+// both, which goes first alternating from one sample to the next, so load
+// on the machine weighs on both alike. ns/op is mab's wall clock,
+// imagetools-ns/op buildx's, imagetools/mab their ratio (above 1: mab is
+// faster).
 func BenchmarkMatrixMerge(b *testing.B) {
 	e := testenv.Get(b)
 	buildx := os.Getenv("MAB_TEST_BUILDX")
@@ -125,24 +128,42 @@ func BenchmarkMatrixMerge(b *testing.B) {
 	// imagetools reads the Docker config and buildx's own state: both
 	// empty, of this benchmark. 127.0.0.1 is plain HTTP to it, as to mab.
 	bxEnv := append(os.Environ(), "DOCKER_CONFIG="+b.TempDir(), "BUILDX_CONFIG="+b.TempDir(), "DOCKER_HOST="+e.DockerHost)
+	timed := func(b *testing.B, name string, env []string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args[:2], " "), err, out)
+		}
+		return time.Since(start)
+	}
 	for _, n := range []int{2, 8} {
 		repo := uniqueRepo(e, fmt.Sprintf("bench-matrix%d", n))
 		sources := pushByDigest(b, repo, matrixBenchPlatforms[:n])
-		b.Run(fmt.Sprintf("%d/mab", n), func(b *testing.B) {
+		sample := 0
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.StopTimer()
+			var mabTime, bxTime time.Duration
 			for i := range b.N {
-				tag := fmt.Sprintf("%s:mab-%d-%d", repo, time.Now().UnixNano(), i)
-				run(b, mab, append([]string{"merge", "--insecure-registry", e.Registry, "-t", tag}, sources...)...)
-			}
-		})
-		b.Run(fmt.Sprintf("%d/imagetools", n), func(b *testing.B) {
-			for i := range b.N {
-				tag := fmt.Sprintf("%s:imagetools-%d-%d", repo, time.Now().UnixNano(), i)
-				cmd := exec.Command(buildx, append([]string{"imagetools", "create", "--progress", "quiet", "-t", tag}, sources...)...)
-				cmd.Env = bxEnv
-				if out, err := cmd.CombinedOutput(); err != nil {
-					b.Fatalf("buildx imagetools create: %v\n%s", err, out)
+				tag := fmt.Sprintf("%s:%d-%d", repo, time.Now().UnixNano(), i)
+				runMab := func() {
+					mabTime += timed(b, mab, os.Environ(), append([]string{"merge", "--insecure-registry", e.Registry, "-t", tag + "-mab"}, sources...)...)
+				}
+				runBuildx := func() {
+					bxTime += timed(b, buildx, bxEnv, append([]string{"imagetools", "create", "--progress", "quiet", "-t", tag + "-imagetools"}, sources...)...)
+				}
+				if (sample+i)%2 == 0 {
+					runMab()
+					runBuildx()
+				} else {
+					runBuildx()
+					runMab()
 				}
 			}
+			sample++
+			b.ReportMetric(float64(mabTime.Nanoseconds())/float64(b.N), "ns/op")
+			b.ReportMetric(float64(bxTime.Nanoseconds())/float64(b.N), "imagetools-ns/op")
+			b.ReportMetric(bxTime.Seconds()/mabTime.Seconds(), "imagetools/mab")
 		})
 	}
 }
