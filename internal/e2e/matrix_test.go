@@ -52,9 +52,9 @@ func matrixMergeArgs(tags, metadata []string) []string {
 // matrixInspectArgs is the merge job's last step.
 func matrixInspectArgs(ref string) []string { return []string{"inspect", "--verify", ref} }
 
-// buildMetadata is what the merge reads of a build's metadata file: mab's
+// matrixMetadata is what the merge reads of a build's metadata file: mab's
 // keys and buildx's.
-type buildMetadata struct {
+type matrixMetadata struct {
 	Platforms []struct {
 		Platform, Digest, Ref string
 	} `json:"platforms"`
@@ -63,13 +63,13 @@ type buildMetadata struct {
 	ImageName                string         `json:"image.name"`
 }
 
-func readBuildMetadata(t *testing.T, path string) buildMetadata {
+func readMatrixMetadata(t *testing.T, path string) matrixMetadata {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("metadata file: %v", err)
 	}
-	var m buildMetadata
+	var m matrixMetadata
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("metadata file %s: %v\n%s", path, err, b)
 	}
@@ -81,16 +81,22 @@ func TestMatrixFlowNativeRunners(t *testing.T) {
 	repo := uniqueRepo(e, "matrix")
 	dir := t.TempDir()
 	hello := filepath.Join(e.Root, "examples", "hello")
+	// The two runners: the first reaches its BuildKit by address, as the
+	// GitLab job reaches its service; the second through a builder
+	// instance that buildx stored, as the GitHub job names the one
+	// docker/setup-buildx-action made (a remote-driver instance here).
+	bx := newBuildxStore(t, e)
+	bx.run(t, "create", "--name", "runner-arm64", "--driver", "remote", e.Node)
 	jobs := []matrixJob{
 		{Platform: "linux/amd64", Image: repo + ":1.4", Metadata: filepath.Join(dir, "amd64.json"), Builder: e.BuildkitHost},
-		{Platform: "linux/arm64", Image: repo + ":1.4", Metadata: filepath.Join(dir, "arm64.json"), Builder: e.Node},
+		{Platform: "linux/arm64", Image: repo + ":1.4", Metadata: filepath.Join(dir, "arm64.json"), Builder: "buildx://runner-arm64"},
 	}
 
 	// The build jobs: stdout is the platform's digest, the metadata file
 	// names it in mab's keys and buildx's.
 	digestOf := map[string]string{}
 	for _, j := range jobs {
-		r := e.Run(t, matrixBuildArgs(j, hello, "--build-arg", "BASE="+e.Base())...)
+		r := e.RunEnv(t, bx.env(), matrixBuildArgs(j, hello, "--build-arg", "BASE="+e.Base())...)
 		if r.ExitCode != 0 {
 			t.Fatalf("build job %s exited %d:\n%s", j.Platform, r.ExitCode, r.Stderr)
 		}
@@ -98,7 +104,7 @@ func TestMatrixFlowNativeRunners(t *testing.T) {
 		if !strings.HasPrefix(digest, "sha256:") || strings.Contains(digest, "\n") {
 			t.Fatalf("build job %s: stdout = %q, want the platform's digest only", j.Platform, r.Stdout)
 		}
-		m := readBuildMetadata(t, j.Metadata)
+		m := readMatrixMetadata(t, j.Metadata)
 		if len(m.Platforms) != 1 || m.Platforms[0].Platform != j.Platform || m.Platforms[0].Digest != digest ||
 			m.Platforms[0].Ref != repo+"@"+digest {
 			t.Errorf("build job %s: metadata platforms = %+v, want one: %s %s %s@%s", j.Platform, m.Platforms, j.Platform, digest, repo, digest)
@@ -158,7 +164,7 @@ func TestMatrixFlowNativeRunners(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bx, err := json.Marshal(map[string]any{
+	bxMeta, err := json.Marshal(map[string]any{
 		"containerimage.digest":     amd64,
 		"containerimage.descriptor": map[string]any{"mediaType": desc.MediaType, "digest": amd64, "size": desc.Size},
 		"image.name":                repo,
@@ -167,7 +173,7 @@ func TestMatrixFlowNativeRunners(t *testing.T) {
 		t.Fatal(err)
 	}
 	bxFile := filepath.Join(dir, "buildx-amd64.json")
-	if err := os.WriteFile(bxFile, bx, 0o644); err != nil {
+	if err := os.WriteFile(bxFile, bxMeta, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r = e.Run(t, matrixMergeArgs([]string{repo + ":from-buildx"}, []string{bxFile, jobs[1].Metadata})...)
