@@ -121,7 +121,7 @@ func run(b *testing.B, name string, args ...string) {
 func BenchmarkMatrixMerge(b *testing.B) {
 	e := testenv.Get(b)
 	buildx := e.Buildx // MAB_TEST_BUILDX: Get fails the benchmark when it is unset
-	mab := e.Mab(b) // build the binary outside every timer
+	mab := e.Mab(b)    // build the binary outside every timer
 	// imagetools reads the Docker config and buildx's own state: both
 	// empty, of this benchmark. 127.0.0.1 is plain HTTP to it, as to mab.
 	bxEnv := append(os.Environ(), "DOCKER_CONFIG="+b.TempDir(), "BUILDX_CONFIG="+b.TempDir(), "DOCKER_HOST="+e.DockerHost)
