@@ -75,6 +75,12 @@ func formatCommands(cmds [][]string) string {
 	return b.String()
 }
 
+// githubStep is what the structure test reads of a workflow step.
+type githubStep struct {
+	Uses string            `yaml:"uses"`
+	Env  map[string]string `yaml:"env"`
+}
+
 func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
 	var wf struct {
 		Jobs map[string]struct {
@@ -85,11 +91,7 @@ func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
 					Include []map[string]string `yaml:"include"`
 				} `yaml:"matrix"`
 			} `yaml:"strategy"`
-			Steps []struct {
-				ID   string            `yaml:"id"`
-				Uses string            `yaml:"uses"`
-				Env  map[string]string `yaml:"env"`
-			} `yaml:"steps"`
+			Steps []githubStep `yaml:"steps"`
 		} `yaml:"jobs"`
 	}
 	if err := yaml.Unmarshal(readCIFile(t, githubWorkflow), &wf); err != nil {
@@ -106,11 +108,7 @@ func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
 	if merge.Needs != "build" {
 		t.Errorf("merge needs %v, want build", merge.Needs)
 	}
-	uses := func(steps []struct {
-		ID   string            `yaml:"id"`
-		Uses string            `yaml:"uses"`
-		Env  map[string]string `yaml:"env"`
-	}) []string {
+	uses := func(steps []githubStep) []string {
 		var out []string
 		for _, s := range steps {
 			if s.Uses != "" {
