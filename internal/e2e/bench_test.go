@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/mab-build/mab/internal/testenv"
 )
 
@@ -102,4 +107,103 @@ func run(b *testing.B, name string, args ...string) {
 	if err != nil {
 		b.Fatalf("%s %s (after %s): %v\n%s", name, strings.Join(args[:min(3, len(args))], " "), time.Since(start), err, out)
 	}
+}
+
+// BenchmarkMatrixMerge times the merge job of the CI matrix flow
+// (examples/github-actions, examples/gitlab-ci): N single-platform images
+// already pushed by digest are merged into one index under a fresh tag, by
+// `mab merge` and by `docker buildx imagetools create` (the merge step of
+// Docker's multi-runner workflow) on the same digests. Each iteration runs
+// both, which goes first alternating from one sample to the next, so load
+// on the machine weighs on both alike. ns/op is mab's wall clock,
+// imagetools-ns/op buildx's, imagetools/mab their ratio (above 1: mab is
+// faster).
+func BenchmarkMatrixMerge(b *testing.B) {
+	e := testenv.Get(b)
+	buildx := e.Buildx // MAB_TEST_BUILDX: Get fails the benchmark when it is unset
+	mab := e.Mab(b)    // build the binary outside every timer
+	// imagetools reads the Docker config and buildx's own state: both
+	// empty, of this benchmark. 127.0.0.1 is plain HTTP to it, as to mab.
+	bxEnv := append(os.Environ(), "DOCKER_CONFIG="+b.TempDir(), "BUILDX_CONFIG="+b.TempDir(), "DOCKER_HOST="+e.DockerHost)
+	timed := func(b *testing.B, name string, env []string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args[:2], " "), err, out)
+		}
+		return time.Since(start)
+	}
+	for _, n := range []int{2, 8} {
+		repo := uniqueRepo(e, fmt.Sprintf("bench-matrix%d", n))
+		sources := pushByDigest(b, repo, matrixBenchPlatforms[:n])
+		sample := 0
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.StopTimer()
+			var mabTime, bxTime time.Duration
+			for i := range b.N {
+				tag := fmt.Sprintf("%s:%d-%d", repo, time.Now().UnixNano(), i)
+				runMab := func() {
+					mabTime += timed(b, mab, os.Environ(), append([]string{"merge", "--insecure-registry", e.Registry, "-t", tag + "-mab"}, sources...)...)
+				}
+				runBuildx := func() {
+					bxTime += timed(b, buildx, bxEnv, append([]string{"imagetools", "create", "--progress", "quiet", "-t", tag + "-imagetools"}, sources...)...)
+				}
+				if (sample+i)%2 == 0 {
+					runMab()
+					runBuildx()
+				} else {
+					runBuildx()
+					runMab()
+				}
+			}
+			sample++
+			b.ReportMetric(float64(mabTime.Nanoseconds())/float64(b.N), "ns/op")
+			b.ReportMetric(float64(bxTime.Nanoseconds())/float64(b.N), "imagetools-ns/op")
+			b.ReportMetric(bxTime.Seconds()/mabTime.Seconds(), "imagetools/mab")
+		})
+	}
+}
+
+var matrixBenchPlatforms = []v1.Platform{
+	{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"},
+	{OS: "linux", Architecture: "arm", Variant: "v7"}, {OS: "linux", Architecture: "arm", Variant: "v6"},
+	{OS: "linux", Architecture: "386"}, {OS: "linux", Architecture: "ppc64le"},
+	{OS: "linux", Architecture: "s390x"}, {OS: "linux", Architecture: "riscv64"},
+}
+
+// pushByDigest pushes one small random image per platform (the platform in
+// its config) to repo by digest, as the matrix flow's build jobs do, and
+// returns their references, repo@sha256:….
+func pushByDigest(b *testing.B, repo string, plats []v1.Platform) []string {
+	b.Helper()
+	var refs []string
+	for _, p := range plats {
+		img, err := random.Image(1024, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			b.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref, err := name.NewDigest(repo + "@" + d.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := remote.Write(ref, img); err != nil {
+			b.Fatalf("pushing %s: %v", ref, err)
+		}
+		refs = append(refs, ref.String())
+	}
+	return refs
 }
