@@ -236,7 +236,7 @@ func TestBuildRefusesAnnotationsBeforeBuilding(t *testing.T) {
 	dir := newContext(t)
 	for _, flag := range []string{"manifest[linux/s390x]:k=v", "index-descriptor:k=v", "bogus:k=v", "=v"} {
 		_, err := NewPlan(Options{
-			Platforms: []string{"linux/amd64,linux/arm64"}, Tag: "127.0.0.1:1/app:1", ContextDir: dir,
+			Platforms: []string{"linux/amd64,linux/arm64"}, Tags: []string{"127.0.0.1:1/app:1"}, ContextDir: dir,
 			Annotations: []string{flag},
 		}, noenv)
 		if err == nil || !strings.HasPrefix(err.Error(), "invalid --annotation ") {
