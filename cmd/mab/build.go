@@ -145,7 +145,7 @@ read back.`,
 	f.BoolVar(&o.Load, "load", false, "after the push, load the host's platform into the Docker daemon ($DOCKER_HOST) under the final tag")
 	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (tags, what is published, platforms, arch tags, builders, native or emulated) and stop")
-	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; also $MAB_NODES)")
+	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; repeat a platform for failover: the first node that answers builds; also $MAB_NODES)")
 	f.StringVar(&o.TLS.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")
 	f.StringVar(&o.TLS.Key, "tlskey", "", "client key for a tcp:// builder")
