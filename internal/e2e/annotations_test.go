@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"maps"
 	"strings"
 	"testing"
@@ -94,6 +95,22 @@ func TestAnnotationsBuildAtEachLevel(t *testing.T) {
 				t.Errorf("%s: manifest carries %s, which belongs elsewhere: %v", plat, k, mf.Annotations)
 			}
 		}
+	}
+	// regclient, a reader that is not go-containerregistry, sees the same.
+	var rm v1.IndexManifest
+	if err := json.Unmarshal([]byte(regctl(t, e, "manifest", "get", "--format", "raw-body", repo+":1")), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if rm.Annotations["org.opencontainers.image.source"] != "https://example.com/app" || len(rm.Manifests) != 2 ||
+		rm.Manifests[0].Annotations["com.example.d"] != "1" || rm.Manifests[1].Annotations["com.example.d"] != "1" {
+		t.Errorf("regctl reads the index as %+v", rm)
+	}
+	var rarm v1.Manifest
+	if err := json.Unmarshal([]byte(regctl(t, e, "manifest", "get", "--platform", "linux/arm64", "--format", "raw-body", repo+":1")), &rarm); err != nil {
+		t.Fatal(err)
+	}
+	if rarm.Annotations["com.example.arch"] != "arm64" {
+		t.Errorf("regctl reads the arm64 manifest's annotations as %v", rarm.Annotations)
 	}
 	// The arch tags are the same images, annotated alike.
 	arm, err := remote.Image(mustRef(t, repo+":1-arm64"))
