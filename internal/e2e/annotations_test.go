@@ -195,14 +195,7 @@ func TestAnnotationsBadInputPushesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.Run(t, c.args...)
-			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
-			if r.ExitCode != 1 {
-				t.Errorf("exit %d, want 1:\n%s", r.ExitCode, r.Stderr)
-			}
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "mab: ") || !strings.Contains(lines[0], c.want) {
-				t.Errorf("stderr is not one line naming %q:\n%s", c.want, r.Stderr)
-			}
+			assertRefused(t, e.Run(t, c.args...), c.want)
 		})
 	}
 	for _, tag := range []string{"1", "1-amd64", "1-arm64", "m"} {

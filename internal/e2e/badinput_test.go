@@ -82,14 +82,7 @@ func TestBadInputIsRefusedChangingNothing(t *testing.T) {
 	catalog, handlers := registryCatalog(t, e), binfmtState(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := e.Run(t, c.args...)
-			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
-			if r.ExitCode != 1 {
-				t.Errorf("exit %d, want 1:\n%s", r.ExitCode, r.Stderr)
-			}
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "mab: ") || !strings.Contains(lines[0], c.want) {
-				t.Errorf("stderr is not one line naming %q:\n%s", c.want, r.Stderr)
-			}
+			assertRefused(t, e.Run(t, c.args...), c.want)
 		})
 	}
 	if got := registryCatalog(t, e); got != catalog {

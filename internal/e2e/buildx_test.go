@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/mab-build/mab/internal/pipeline"
 	"github.com/mab-build/mab/internal/testenv"
 )
 
@@ -55,14 +53,7 @@ func TestBuildOnBuildxInstance(t *testing.T) {
 	if r.ExitCode != 0 {
 		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
 	}
-	var md pipeline.Metadata
-	b, err := os.ReadFile(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &md); err != nil {
-		t.Fatal(err)
-	}
+	md := readMetadata(t, meta)
 	want := map[string]string{"linux/amd64": e.BuildkitHost, "linux/arm64": e.Node}
 	if len(md.Platforms) != 2 {
 		t.Fatalf("metadata platforms %+v", md.Platforms)
@@ -138,10 +129,7 @@ func TestBuildxBadInput(t *testing.T) {
 			tag := repo + ":" + strings.ReplaceAll(c.name, " ", "-")
 			r := e.RunEnv(t, bx.env(), "build", "--builder", c.builder, "--insecure", "--platform", "linux/amd64",
 				"--build-arg", "BASE="+e.Base(), "-t", tag, dir)
-			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
-			if r.ExitCode != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mab: ") || !strings.Contains(lines[0], c.want) {
-				t.Errorf("exit %d, stderr is not one line naming %q:\n%s", r.ExitCode, c.want, r.Stderr)
-			}
+			assertRefused(t, r, c.want)
 			assertTagMissing(t, tag)
 			assertTagMissing(t, tag+"-amd64")
 		})

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mab-build/mab/builder"
-	"github.com/mab-build/mab/internal/pipeline"
 	"github.com/mab-build/mab/internal/testenv"
 )
 
@@ -78,14 +76,7 @@ func TestBuildFailsOverToNextNode(t *testing.T) {
 		!strings.HasPrefix(lines[1], "node "+stopped+" for linux/arm64 is unreachable (") || !strings.HasSuffix(lines[1], "); using "+e.Node) {
 		t.Errorf("want one line per node that did not answer, got:\n%s", r.Stderr)
 	}
-	var md pipeline.Metadata
-	b, err := os.ReadFile(meta)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &md); err != nil {
-		t.Fatal(err)
-	}
+	md := readMetadata(t, meta)
 	want := map[string]string{"linux/amd64": e.BuildkitHost, "linux/arm64": e.Node}
 	for _, p := range md.Platforms {
 		if p.Builder != want[p.Platform] || p.Digest == "" {
@@ -154,10 +145,7 @@ func TestNodeBadInput(t *testing.T) {
 			tag := repo + ":" + strings.ReplaceAll(c.name, " ", "-")
 			args := append([]string{"build", "--insecure", "--platform", "linux/arm64", "--build-arg", "BASE=" + e.Base(), "-t", tag}, c.args...)
 			r := e.Run(t, append(args, filepath.Join(e.Root, "examples", "hello"))...)
-			lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
-			if r.ExitCode != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mab: ") || !strings.Contains(lines[0], c.want) {
-				t.Errorf("exit %d, stderr is not one line naming %q:\n%s", r.ExitCode, c.want, r.Stderr)
-			}
+			assertRefused(t, r, c.want)
 			assertTagMissing(t, tag)
 			assertTagMissing(t, tag+"-arm64")
 		})

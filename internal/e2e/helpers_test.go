@@ -16,6 +16,16 @@ import (
 	"github.com/mab-build/mab/internal/testenv"
 )
 
+// assertRefused checks that r is a refusal as mab makes them: exit 1 and
+// one line on stderr, starting "mab: ", that names want.
+func assertRefused(t *testing.T, r testenv.Result, want string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(r.Stderr, "\n"), "\n")
+	if r.ExitCode != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "mab: ") || !strings.Contains(lines[0], want) {
+		t.Errorf("exit %d, want 1 and one stderr line naming %q:\n%s", r.ExitCode, want, r.Stderr)
+	}
+}
+
 func writeDockerfile(t *testing.T, dir, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(content), 0o644); err != nil {
