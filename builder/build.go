@@ -67,6 +67,10 @@ type Request struct {
 	// registry only.
 	Insecure, InsecurePush bool
 	Targets                []Target
+	// ArchiveDir, when not empty, exports each target as an OCI archive
+	// into this folder (see ArchivePath) instead of pushing it: nothing
+	// reaches a registry. Not for a Docker daemon's builder.
+	ArchiveDir string
 	// Limit, when not nil, bounds the solves running at once, across every
 	// builder that shares it: each solve holds one slot.
 	Limit chan struct{}
@@ -101,6 +105,9 @@ func PushesByTag(addr string) bool {
 // Result per target in the order of req.Targets. A failing target does not
 // stop the others; the error is for failures that stop every target.
 func (c *Client) Build(ctx context.Context, req Request, disp Progress) ([]Result, error) {
+	if err := c.checkArchives(req); err != nil {
+		return nil, err
+	}
 	sess, err := c.newSession(ctx, req)
 	if err != nil {
 		return nil, err
@@ -260,6 +267,9 @@ func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	for k, v := range t.Annotations {
 		attrs["annotation."+k] = v
 	}
+	if req.ArchiveDir != "" {
+		return archiveExport(attrs)
+	}
 	if c.docker != nil {
 		return bkclient.ExportEntry{Type: "moby", Attrs: attrs}
 	}
@@ -304,6 +314,9 @@ func (c *Client) newSession(ctx context.Context, req Request) (*session.Session,
 			return nil, fmt.Errorf("reading secrets: %w", err)
 		}
 		sess.Allow(secretsprovider.NewSecretProvider(store))
+	}
+	if req.ArchiveDir != "" {
+		attachArchives(sess, req.ArchiveDir)
 	}
 	if len(req.SSH) > 0 {
 		sp, err := sshprovider.NewSSHAgentProvider(req.SSH)

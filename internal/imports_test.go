@@ -19,6 +19,7 @@ func TestPackagesStayIndependent(t *testing.T) {
 	}{
 		"builder":   {[]string{"internal/platform", "internal/dockerapi"}, []string{"github.com/google/go-containerregistry"}},
 		"merge":     {[]string{"internal/platform"}, []string{"github.com/moby/buildkit", "github.com/moby/moby"}},
+		"ocilayout": {nil, []string{"github.com/moby/buildkit", "github.com/moby/moby"}},
 		"emulation": {[]string{"internal/platform", "internal/dockerapi"}, []string{"github.com/moby/buildkit", "github.com/google/go-containerregistry"}},
 	}
 	for pkg, r := range rules {

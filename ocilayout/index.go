@@ -318,3 +318,33 @@ func Names(ref string) (map[string]string, error) {
 	}
 	return map[string]string{AnnotationImageName: n.String(), AnnotationRefName: t.Tag()}, nil
 }
+
+// DockerManifestOf returns the manifest.json entry of the image of index
+// top (in the layout) that want accepts, else of its first image, tagged
+// tag when not empty.
+func (w *Writer) DockerManifestOf(top v1.Descriptor, want Keep, tag string) (*DockerManifest, error) {
+	raw, err := w.ReadBlob(top)
+	if err != nil {
+		return nil, err
+	}
+	var m v1.IndexManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("parsing index %s: %w", top.Digest, err)
+	}
+	var first *v1.Descriptor
+	for i, d := range m.Manifests {
+		if d.Annotations[AnnotationReferenceType] == attestationManifest || !d.MediaType.IsImage() {
+			continue
+		}
+		if want != nil && want(d.Platform) {
+			return w.DockerManifestFor(d, tag)
+		}
+		if first == nil {
+			first = &m.Manifests[i]
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("index %s lists no image", top.Digest)
+	}
+	return w.DockerManifestFor(*first, tag)
+}

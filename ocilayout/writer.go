@@ -147,6 +147,31 @@ func (w *Writer) Commit(top v1.Descriptor, names map[string]string, docker *Dock
 	if w.done {
 		return errors.New("layout already committed")
 	}
+	if err := w.finish(top, names, docker); err != nil {
+		return err
+	}
+	if w.dest.Tar {
+		if err := w.commitTar(); err != nil {
+			return fmt.Errorf("writing %s: %w", w.dest.Path, err)
+		}
+	} else if err := w.commitDir(); err != nil {
+		return fmt.Errorf("writing %s: %w", w.dest.Path, err)
+	}
+	w.done = true
+	return w.Close()
+}
+
+// Stream finishes the layout as Commit does and writes it as a tar
+// stream to out instead of moving it into place (for `docker load`).
+func (w *Writer) Stream(top v1.Descriptor, names map[string]string, docker *DockerManifest, out io.Writer) error {
+	if err := w.finish(top, names, docker); err != nil {
+		return err
+	}
+	return writeTar(w.layout, out)
+}
+
+// finish writes oci-layout, index.json and manifest.json.
+func (w *Writer) finish(top v1.Descriptor, names map[string]string, docker *DockerManifest) error {
 	if !w.Has(top.Digest) {
 		return fmt.Errorf("the index %s is not in the layout", top.Digest)
 	}
@@ -170,15 +195,7 @@ func (w *Writer) Commit(top v1.Descriptor, names map[string]string, docker *Dock
 			return fmt.Errorf("writing %s: %w", n, err)
 		}
 	}
-	if w.dest.Tar {
-		if err := w.commitTar(); err != nil {
-			return fmt.Errorf("writing %s: %w", w.dest.Path, err)
-		}
-	} else if err := w.commitDir(); err != nil {
-		return fmt.Errorf("writing %s: %w", w.dest.Path, err)
-	}
-	w.done = true
-	return w.Close()
+	return nil
 }
 
 // exists refuses a destination that appeared after Check, unless Force.
@@ -201,7 +218,7 @@ func (w *Writer) commitTar() error {
 		return err
 	}
 	defer os.Remove(f.Name()) // nothing left after the rename
-	if err := w.WriteTar(f); err != nil {
+	if err := writeTar(w.layout, f); err != nil {
 		f.Close()
 		return err
 	}
@@ -248,24 +265,33 @@ func (w *Writer) commitDir() error {
 // layout gives the same archive, byte for byte.
 var epoch = time.Unix(0, 0).UTC()
 
-// WriteTar writes the layout as a tar stream: oci-layout, index.json,
-// manifest.json (when there is one), then the blobs in digest order, each
-// entry owned by root with a fixed time, so the same layout gives the
-// same bytes.
-func (w *Writer) WriteTar(out io.Writer) error {
+// WriteFolder writes the layout folder dir as a tar stream to out, as
+// an archive of it is written (see writeTar).
+func WriteFolder(dir string, out io.Writer) error {
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+		return fmt.Errorf("%s is not an OCI layout: %w", dir, err)
+	}
+	return writeTar(dir, out)
+}
+
+// writeTar writes the layout at root as a tar stream: oci-layout,
+// index.json, manifest.json (when there is one), then the blobs in digest
+// order, each entry owned by root with a fixed time, so the same layout
+// gives the same bytes.
+func writeTar(root string, out io.Writer) error {
 	tw := tar.NewWriter(out)
 	var names []string
 	for _, n := range []string{"oci-layout", "index.json", "manifest.json"} {
-		if _, err := os.Stat(filepath.Join(w.layout, n)); err == nil {
+		if _, err := os.Stat(filepath.Join(root, n)); err == nil {
 			names = append(names, n)
 		}
 	}
 	var blobs []string
-	err := filepath.WalkDir(filepath.Join(w.layout, "blobs"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(root, "blobs"), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(w.layout, p)
+		rel, _ := filepath.Rel(root, p)
 		if filepath.Base(rel)[0] == '.' {
 			return nil // a blob being written, never committed
 		}
@@ -280,7 +306,7 @@ func (w *Writer) WriteTar(out io.Writer) error {
 	}
 	slices.Sort(blobs)
 	for _, n := range append(names, blobs...) {
-		if err := addEntry(tw, w.layout, n); err != nil {
+		if err := addEntry(tw, root, n); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,7 @@ func newBuildCmd() *cobra.Command {
 	var plain plainHTTPFlags
 	cmd := &cobra.Command{
 		Use:   "build [flags] CONTEXT",
-		Short: "Build, push and merge one image per platform",
+		Short: "Build, push and merge one image per platform (or write them into one OCI archive)",
 		Long: `Build the Dockerfile once per platform through BuildKit, push each platform
 by digest, merge them into one index under TAG, read TAG back to verify it,
 and then write the arch tags (TAG-amd64, TAG-arm64, TAG-armv7), each
@@ -35,6 +35,22 @@ writer replaced the index meanwhile, mab exits 4 and prints no digest.
 index and no final tag: each platform is pushed, and, without
 --push-by-digest, tagged once every platform succeeded; stdout is one
 digest per platform in --platform order, for ` + "`mab merge`" + `.
+
+--output type=oci,dest=app.tar writes every platform into one OCI index
+inside one archive (tar=false: an OCI layout folder) and pushes nothing:
+no registry is needed, and -t is optional (it names the image inside, as
+io.containerd.image.name and org.opencontainers.image.ref.name). skopeo
+copy oci-archive:app.tar, ctr images import --all-platforms and docker
+load read it; the archive also has a manifest.json for one platform (the
+host's, or --load-platform's), which is what docker load of the classic
+image store takes. The archive is written to a temporary file beside it
+and renamed; an existing one is refused unless --force. The index digest
+is printed on stdout.
+
+--load loads the image into the Docker daemon of $DOCKER_HOST and says in
+one line which image store the daemon has: with the containerd image store
+(dockerd 24 and later, "containerd-snapshotter": true), the whole index;
+with the classic store, the host's platform, or --load-platform's.
 
 Every check that needs no daemon runs first: platforms, the tags, the arch
 tags, the context, the Dockerfile and --metadata-file. The final tag is
@@ -85,6 +101,16 @@ read back.`,
 
   # install missing QEMU handlers first (needs root on the builder's host)
   sudo mab build --install-emulators --platform linux/amd64,linux/riscv64 -t reg/app:1 .
+
+  # every platform into one OCI archive, no registry; then into a registry with skopeo
+  mab build --platform linux/amd64,linux/arm64,linux/arm/v7 --output type=oci,dest=app.tar -t app:1.4 .
+  skopeo copy --all oci-archive:app.tar docker://registry.example.com/app:1.4
+
+  # an OCI layout folder, replacing the one of the last build
+  mab build --platform linux/amd64,linux/arm64 --output type=oci,dest=app-layout,tar=false --force .
+
+  # into the local Docker daemon: the whole index (containerd store) or the arm64 image (classic store)
+  mab build --platform linux/amd64,linux/arm64 -t reg/app:1 --load --load-platform linux/arm64 .
 
   # what would happen, without building
   mab build --dry-run --platform linux/amd64,linux/arm64,linux/arm/v7 -t reg/app:1 .`,
@@ -142,7 +168,10 @@ read back.`,
 	f.StringVar(&o.Provenance, "provenance", "", "provenance attestation: true, false or mode=min|max (default off)")
 	f.StringVar(&o.SBOM, "sbom", "", "SBOM attestation: true, false or generator=IMAGE (default off)")
 	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result as JSON to this file: stage, digest, tags, per platform ref, digest, arch tag, duration; buildx's containerimage.digest and image.name")
-	f.BoolVar(&o.Load, "load", false, "after the push, load the host's platform into the Docker daemon ($DOCKER_HOST) under the final tag")
+	f.BoolVar(&o.Load, "load", false, "load into the Docker daemon ($DOCKER_HOST) under the final tag: the whole index with its containerd image store, else the host's platform (or --load-platform's); says which store it has")
+	f.StringVar(&o.LoadPlatform, "load-platform", "", "the platform --load loads into a daemon with the classic image store (default: the host's)")
+	f.StringVarP(&o.Output, "output", "o", "", "type=oci,dest=FILE[,tar=false]: every platform into one OCI index in an archive (tar=false: a layout folder DEST), nothing pushed; -t optional")
+	f.BoolVar(&o.Force, "force", false, "replace what is at the --output destination")
 	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (tags, what is published, platforms, arch tags, builders, native or emulated) and stop")
 	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; repeat a platform for failover: the first node that answers builds; also $MAB_NODES)")
@@ -153,6 +182,5 @@ read back.`,
 	f.StringVar(&o.Emulators.Image, "emulator-image", "", "installer image for --install-emulators through Docker (default: tonistiigi/binfmt pinned by digest)")
 	f.BoolVar(&o.Emulators.Install, "install-emulators", false, "install the QEMU handlers of platforms the builder cannot run (host or Docker installer, chosen from --builder), then check again")
 	_ = cmd.MarkFlagRequired("platform")
-	_ = cmd.MarkFlagRequired("tag")
 	return cmd
 }

@@ -79,7 +79,7 @@ func TestBuildNamesUnreachableBuilder(t *testing.T) {
 }
 
 func TestHelpHasExamples(t *testing.T) {
-	for _, c := range [][]string{{"build"}, {"merge"}, {"inspect"}, {"emulation", "install"}, {"emulation", "status"}} {
+	for _, c := range [][]string{{"build"}, {"merge"}, {"inspect"}, {"save"}, {"emulation", "install"}, {"emulation", "status"}} {
 		out, _, err := run(t, append(c, "--help")...)
 		if err != nil {
 			t.Fatal(err)

@@ -17,10 +17,12 @@ handlers that emulated platforms need.`,
 		Example: `  mab build --platform linux/amd64,linux/arm64 -t registry.example.com/app:1.4 .
   mab merge -t registry.example.com/app:1.4 registry.example.com/app:1.4-amd64 registry.example.com/app:1.4-arm64
   mab inspect registry.example.com/app:1.4
+  mab build --platform linux/amd64,linux/arm64 --output type=oci,dest=app.tar .
+  mab save registry.example.com/app:1.4 app.tar
   sudo mab emulation install arm64 arm`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
+	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newSaveCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
 	return root
 }

@@ -21,8 +21,10 @@ func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 
 // DryRun prints the plan with r's builders; see the package function.
 func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
-	fmt.Fprintf(w, "final tag: %s\n", p.Final)
-	for _, t := range p.Tags[1:] {
+	if p.Output == nil || len(p.Tags) > 0 {
+		fmt.Fprintf(w, "final tag: %s\n", p.Final)
+	}
+	for _, t := range p.Tags[min(1, len(p.Tags)):] {
 		fmt.Fprintf(w, "also tag:  %s (after the final tag is confirmed)\n", t)
 	}
 	fmt.Fprintf(w, "publish:   %s\n", p.publishing())
@@ -77,6 +79,8 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 // publishing says in a few words what the build will write.
 func (p *Plan) publishing() string {
 	switch {
+	case p.Output != nil:
+		return "nothing pushed: one OCI index of every platform into the " + p.Output.Dest.Kind() + " " + p.Output.Dest.Path
 	case p.NoMerge && p.PushByDigest:
 		return "each platform by digest only (--no-merge --push-by-digest): no index, no tag"
 	case p.NoMerge:
@@ -90,7 +94,7 @@ func (p *Plan) publishing() string {
 // archTagOf is t's arch tag as the dry run shows it: "-" when none will
 // be written.
 func (p *Plan) archTagOf(t Target) string {
-	if p.PushByDigest {
+	if p.PushByDigest || p.Output != nil {
 		return "-"
 	}
 	return t.Tag.String()

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -135,6 +136,10 @@ type world struct {
 	builders map[string]*fakeBuilder
 	loaded   []string
 	loadErr  error
+	// store is the fake Docker daemon's image store; archives what
+	// `docker load` was sent.
+	store    builder.DockerStore
+	archives [][]byte
 	// fault, when set, sees every registry request first; it answers it
 	// itself (returning true) or lets the registry answer.
 	fault func(w http.ResponseWriter, r *http.Request) bool
@@ -174,6 +179,12 @@ func (w *world) runner() Runner {
 		Load: func(_ context.Context, src string, tags ...string) error {
 			w.loaded = append(w.loaded, src+" as "+strings.Join(tags, ","))
 			return w.loadErr
+		},
+		DockerStore: func(context.Context) (builder.DockerStore, error) { return w.store, nil },
+		LoadArchive: func(_ context.Context, r io.Reader) ([]string, error) {
+			b, err := io.ReadAll(r)
+			w.archives = append(w.archives, b)
+			return nil, errors.Join(err, w.loadErr)
 		},
 	}
 }

@@ -71,6 +71,14 @@ type Options struct {
 	// NoMerge builds and pushes each platform and writes no index and no
 	// final tag (a matrix job; `mab merge` joins the digests later).
 	NoMerge bool
+	// Output is --output (type=oci,dest=PATH[,tar=false]): every platform
+	// into one OCI index in an archive or layout folder, nothing pushed;
+	// -t is optional then. Force replaces what is at its dest.
+	Output string
+	Force  bool
+	// LoadPlatform is the platform --load loads into a daemon with the
+	// classic image store; empty means the host's.
+	LoadPlatform string
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -116,6 +124,11 @@ type Plan struct {
 	Emulators    EmulatorOptions
 	// PushByDigest and NoMerge are the options of the same names.
 	PushByDigest, NoMerge bool
+	// Output, when not nil, is where the index goes instead of a registry;
+	// Final is then the zero tag when no -t was given.
+	Output *Output
+	// LoadPlatform is --load-platform, nil for the host's.
+	LoadPlatform *ocispec.Platform
 }
 
 // NewPlan validates o and derives everything the build needs. It dials
@@ -129,16 +142,37 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 	if len(plats) == 0 {
 		return nil, fmt.Errorf("no platform given: pass --platform, for example --platform linux/amd64,linux/arm64")
 	}
-	tags, plainFinal, err := parseTags(o)
-	if err != nil {
-		return nil, err
-	}
-	final := tags[0]
-	targets, err := ArchTags(final, plats, o.Suffix)
-	if err != nil {
-		return nil, err
+	var (
+		tags       []name.Tag
+		final      name.Tag
+		targets    []Target
+		plainFinal bool
+		output     *Output
+	)
+	if o.Output != "" {
+		if output, err = ParseOutput(o.Output, o.Force); err != nil {
+			return nil, err
+		}
+		if tags, targets, err = outputTargets(o, plats); err != nil {
+			return nil, err
+		}
+		if len(tags) > 0 {
+			final, output.Name = tags[0], o.Tags[0]
+		}
+	} else {
+		if o.Force {
+			return nil, fmt.Errorf("--force replaces what is at the --output destination: give --output too")
+		}
+		if tags, plainFinal, err = parseTags(o); err != nil {
+			return nil, err
+		}
+		final = tags[0]
+		if targets, err = ArchTags(final, plats, o.Suffix); err != nil {
+			return nil, err
+		}
 	}
 	p := &Plan{
+		Output:             output,
 		Final:              final,
 		Tags:               tags,
 		Targets:            targets,
@@ -183,8 +217,14 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		}
 	}
 	p.Parallel, p.TLS, p.MetadataFile, p.Load, p.DryRun = o.Parallel, o.TLS, o.MetadataFile, o.Load, o.DryRun
-	if p.Load && p.hostTarget() < 0 {
-		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platform.Format(platform.Host()))
+	if err := p.checkLoad(o); err != nil {
+		return nil, err
+	}
+	if p.Output != nil {
+		if err := p.checkOutput(o); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	if err := p.checkPublication(o); err != nil {
 		return nil, err

@@ -83,6 +83,9 @@ type Metadata struct {
 	Merged       bool               `json:"merged"`
 	Platforms    []PlatformMetadata `json:"platforms"`
 
+	// Output is what --output wrote (see OutputMetadata).
+	Output *OutputMetadata `json:"output,omitempty"`
+
 	ImageDigest     string      `json:"containerimage.digest,omitempty"`
 	ImageDescriptor *Descriptor `json:"containerimage.descriptor,omitempty"`
 	ImageName       string      `json:"image.name,omitempty"`
@@ -155,6 +158,9 @@ func metadata(r *Result, runErr error) Metadata {
 		o := r.Platforms[0]
 		m.ImageDigest, m.ImageName = o.Digest, o.archTag(r.Final.Context().String())
 		m.ImageDescriptor = &Descriptor{MediaType: o.MediaType, Digest: o.Digest, Size: o.Size}
+	}
+	if r.Output != nil {
+		outputMetadata(&m, r.Output, r)
 	}
 	return m
 }

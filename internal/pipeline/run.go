@@ -48,6 +48,11 @@ type Runner struct {
 	// OnStage, when set, is told each stage as it is reached: what a
 	// second Ctrl-C reports as the state it leaves.
 	OnStage func(Stage)
+	// DockerStore tells which image store the Docker daemon has, and
+	// LoadArchive sends it an archive (`docker load`), for --load; nil
+	// means builder.InspectDocker and builder.LoadArchive.
+	DockerStore func(ctx context.Context) (builder.DockerStore, error)
+	LoadArchive func(ctx context.Context, r io.Reader) ([]string, error)
 }
 
 func (r Runner) report(s Stage) {
@@ -110,6 +115,11 @@ type Result struct {
 	// without --push-by-digest, tagged).
 	Pushed    bool
 	Platforms []Outcome
+	// Output is where --output wrote the index (Digest, MediaType and
+	// Size describe it), once Stage is StageSaved.
+	Output *Output
+	// Loaded is the line that says what --load loaded, into which store.
+	Loaded string
 }
 
 // Digests are what `mab build` prints on stdout, one a line: the final
@@ -166,6 +176,7 @@ func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, er
 	built, err := r.run(ctx, p, res, stderr)
 	if built {
 		printSummary(stderr, res.Platforms)
+		printOutput(stderr, res)
 	}
 	if p.MetadataFile != "" {
 		if werr := writeMetadata(p.MetadataFile, res, err); werr != nil {
@@ -212,6 +223,9 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 		}
 	}
 
+	if p.Output != nil {
+		return r.runOutput(ctx, p, nodes, res, stderr)
+	}
 	disp, err := builder.NewDisplay(ctx, stderr, p.Progress)
 	if err != nil {
 		return false, fmt.Errorf("starting progress display: %w", err)
@@ -259,9 +273,9 @@ func (r Runner) merged(ctx context.Context, p *Plan, client *merge.Client, disp 
 		res.Digest, res.MediaType, res.Size = pub.wrote.String(), pub.media, pub.size
 	}
 	if err == nil && p.Load {
-		i := p.hostTarget()
-		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", platform.Format(p.Targets[i].Platform)))
-		err = r.load(ctx, p, i, res.Platforms[i])
+		i := p.loadTarget()
+		done = disp.Step(fmt.Sprintf("loading %s into the Docker daemon", p.Final))
+		err = r.loadPublished(ctx, p, client, res, i)
 		done(err)
 		if err != nil {
 			err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: fmt.Errorf("--load failed: %w", err)}
