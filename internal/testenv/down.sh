@@ -4,6 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 state=$PWD/.e2e
+internal/testenv/containerd.sh stop "$state"
 for name in sshd dockerd buildkitd buildkitd-node registry registry-auth; do
   pidfile=$state/$name.pid
   [ -f "$pidfile" ] || continue

@@ -41,13 +41,32 @@ type Env struct {
 	// AuthRegistry demands a login: user "mab-e2e", the password in
 	// AuthPasswordFile.
 	AuthRegistry, AuthPasswordFile string
+	// Containerd is the socket of the containerd that e2e-up starts on its
+	// own (MAB_TEST_CONTAINERD), for `ctr images import`; read it through
+	// ContainerdSocket.
+	Containerd string
 	// Root is the repository's top folder.
 	Root string
+}
+
+// ContainerdSocket is the environment's containerd socket; it fails the
+// test when the environment has none (an environment started before
+// e2e-up started containerd: run `make e2e-up` again).
+func (e Env) ContainerdSocket(t testing.TB) string {
+	t.Helper()
+	if e.Containerd == "" {
+		t.Fatal("end-to-end environment incomplete: MAB_TEST_CONTAINERD is not set; run `make e2e-up`")
+	}
+	return e.Containerd
 }
 
 // envVars are what e2e-up writes to .e2e/env.
 var envVars = []string{"BUILDKIT_HOST", "MAB_TEST_REGISTRY", "MAB_TEST_NODE", "DOCKER_HOST", "MAB_TEST_BUILDCTL", "MAB_TEST_BUILDX", "MAB_TEST_SSH_CONFIG",
 	"MAB_TEST_AUTH_REGISTRY", "MAB_TEST_AUTH_PASSWORD_FILE"}
+
+// optionalVars are what e2e-up writes to .e2e/env that a test asks for
+// through its own accessor, which fails when it is missing.
+var optionalVars = []string{"MAB_TEST_CONTAINERD"}
 
 // Get returns the environment, or skips the test under -short, or fails it
 // when the environment is not up.
@@ -80,7 +99,16 @@ func Get(t testing.TB) Env {
 			t.Fatalf("end-to-end environment incomplete: %s is not set; run `make e2e-up`", k)
 		}
 	}
-	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
+	// Variables that later e2e-up versions add: from the process, else
+	// from .e2e/env when it has them.
+	for _, k := range optionalVars {
+		if vars[k] = os.Getenv(k); vars[k] == "" {
+			if fileEnv, err := readEnvFile(filepath.Join(root, ".e2e", "env")); err == nil {
+				vars[k] = fileEnv[k]
+			}
+		}
+	}
+	return Env{BuildkitHost: vars["BUILDKIT_HOST"], Containerd: vars["MAB_TEST_CONTAINERD"], Registry: vars["MAB_TEST_REGISTRY"], Node: vars["MAB_TEST_NODE"],
 		DockerHost: vars["DOCKER_HOST"], Buildctl: vars["MAB_TEST_BUILDCTL"], Buildx: vars["MAB_TEST_BUILDX"], SSHConfig: vars["MAB_TEST_SSH_CONFIG"],
 		AuthRegistry: vars["MAB_TEST_AUTH_REGISTRY"], AuthPasswordFile: vars["MAB_TEST_AUTH_PASSWORD_FILE"], Root: root}
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts mab's end-to-end environment, installing what is missing:
 # runc, qemu-user-static, buildkitd (built at the version of mab's BuildKit
-# client), docker buildx, the distribution registry, dockerd from Debian's docker.io, QEMU handlers for arm64 and arm
+# client), docker buildx, the distribution registry, dockerd from Debian's
+# docker.io, containerd and skopeo from Debian's packages, QEMU handlers for arm64 and arm
 # (through mab itself), and a multi-arch busybox:latest in the registry.
 # Idempotent: what runs already is left running. `make e2e-down` stops it.
 set -euo pipefail
@@ -24,6 +25,8 @@ need_pkgs=()
 command -v runc >/dev/null || need_pkgs+=(runc)
 command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v containerd >/dev/null || need_pkgs+=(containerd)
+command -v skopeo >/dev/null || need_pkgs+=(skopeo)
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 debs_missing=0
 for arch in amd64 arm64 armhf; do
@@ -216,6 +219,9 @@ for _ in $(seq 1 100); do
 done
 DOCKER_HOST=unix://$docker_sock docker version >/dev/null || die "dockerd did not start: $(tail -3 "$state/dockerd.log")"
 
+# --- containerd (Debian's), on a socket and state folders of its own, for ctr images import ---
+"$top/internal/testenv/containerd.sh" start "$state"
+
 # --- sshd on loopback, for the ssh:// builder tests --------------------------------
 # Its own keys, config and port; root logs in with the key e2e-up made, and
 # the session's PATH has buildctl, which BuildKit's ssh:// helper runs.
@@ -278,5 +284,6 @@ export MAB_TEST_BUILDX=$buildx
 export MAB_TEST_SSH_CONFIG=$sshdir/config
 export MAB_TEST_AUTH_REGISTRY=127.0.0.1:$auth_port
 export MAB_TEST_AUTH_PASSWORD_FILE=$state/registry-auth.pass
+export MAB_TEST_CONTAINERD=$state/containerd.sock
 ENV
 cat "$state/env"
