@@ -278,7 +278,9 @@ func TestSaveWholeIndexOrSomePlatforms(t *testing.T) {
 	if out, err := e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "import", "--all-platforms", "--no-unpack", some); err != nil {
 		t.Fatalf("ctr images import: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "rm", "docker.io/library/busybox:latest", e.Base()) })
+	t.Cleanup(func() {
+		e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "rm", "docker.io/library/busybox:latest", e.Base())
+	})
 	if out, _ := e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "ls"); !strings.Contains(out, got) || !strings.Contains(out, "linux/arm/v7,linux/arm64") {
 		t.Errorf("ctr images ls:\n%s", out)
 	}
