@@ -296,3 +296,33 @@ func TestSaveWholeIndexOrSomePlatforms(t *testing.T) {
 	}
 	assertNothingLeft(t, dir)
 }
+
+func TestOutputKeepsAttestationsBesideTheirImages(t *testing.T) {
+	e := testenv.Get(t)
+	sock := e.ContainerdSocket(t)
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	r := e.Run(t, "build", "--progress", "quiet", "--provenance", "true", "--platform", "linux/amd64,linux/arm64",
+		"--build-arg", "BASE="+e.Base(), "--output", "type=oci,dest="+archive, "-t", "archive-prov:1", filepath.Join(e.Root, "examples", "hello"))
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	dir := untar(t, e, archive)
+	_, plats, _ := archiveIndex(t, dir)
+	top, _ := layout.ImageIndexFromPath(dir)
+	m, _ := top.IndexManifest()
+	idx, _ := top.ImageIndex(m.Manifests[0].Digest)
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 4 {
+		t.Fatalf("the index lists %d manifests (%v), want two images and their two attestations", len(im.Manifests), plats)
+	}
+	for i, att := range im.Manifests[2:] {
+		if att.Annotations["vnd.docker.reference.type"] != "attestation-manifest" || att.Annotations["vnd.docker.reference.digest"] != im.Manifests[i].Digest.String() {
+			t.Errorf("entry %d is %v, want the attestation of %s", i+2, att.Annotations, im.Manifests[i].Digest)
+		}
+	}
+	ns := "archive-prov-" + filepath.Base(dir)
+	if out, err := e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "import", "--all-platforms", archive); err != nil {
+		t.Errorf("ctr images import --all-platforms of an index with attestations: %v\n%s", err, out)
+	}
+	e.Command(t, "ctr", "--address", sock, "--namespace", ns, "images", "rm", "docker.io/library/archive-prov:1")
+}
