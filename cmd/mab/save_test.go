@@ -147,3 +147,42 @@ func TestSaveRefusesBadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestSaveOfOneImageWrapsItInAnIndex(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	img, _ := random.Image(64, 1)
+	cfg, _ := img.ConfigFile()
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture, cfg.Variant = "linux", "arm", "v7"
+	img, _ = mutate.ConfigFile(img, cfg)
+	ref := u.Host + "/save/one:1"
+	if err := remote.Write(mustParse(t, ref), img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, stderr, err := run(t, "save", "--tar=false", ref, filepath.Join(dir, "one")); err != nil || !strings.Contains(stderr, "a new index around the image") {
+		t.Fatalf("save: %v\n%s", err, stderr)
+	}
+	m := layoutIndex(t, filepath.Join(dir, "one"))
+	want, _ := img.Digest()
+	if len(m.Manifests) != 1 || m.Manifests[0].Digest != want || m.Manifests[0].Platform.Variant != "v7" {
+		t.Errorf("index lists %+v, want the image as linux/arm/v7", m.Manifests)
+	}
+	if _, _, err := run(t, "save", "--platform", "linux/arm64", ref, filepath.Join(dir, "x.tar")); err == nil || !strings.Contains(err.Error(), "is one linux/arm/v7 image, not linux/arm64") {
+		t.Errorf("--platform of another platform: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+func mustParse(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
