@@ -21,8 +21,11 @@ func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 
 // DryRun prints the plan with r's builders; see the package function.
 func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
-	if p.Output == nil || len(p.Tags) > 0 {
+	switch {
+	case p.Output == nil:
 		fmt.Fprintf(w, "final tag: %s\n", p.Final)
+	case p.Output.Name != "":
+		fmt.Fprintf(w, "image:     %s (the name inside the archive)\n", p.Output.Name)
 	}
 	for _, t := range p.Tags[min(1, len(p.Tags)):] {
 		fmt.Fprintf(w, "also tag:  %s (after the final tag is confirmed)\n", t)
