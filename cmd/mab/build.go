@@ -59,8 +59,8 @@ check; a failed read-back puts the earlier index back. The final digest is
 printed on stdout; progress and the summary go to stderr.
 
 Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
-published but a later step (another tag, the arch tags, --load,
---metadata-file) failed; 4 the final tag was written and could be neither
+published (or the --output archive written) but a later step (another
+tag, the arch tags, --load, --metadata-file) failed; 4 the final tag was written and could be neither
 confirmed nor put back, or was overwritten by another writer after mab
 confirmed it (the message says what it holds); 130 a second Ctrl-C. The
 first Ctrl-C stops the solves; a write already under way is finished and

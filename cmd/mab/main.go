@@ -52,10 +52,11 @@ func exitCode(err error) int {
 	var published *pipeline.PublishedError
 	var unconfirmed *pipeline.UnconfirmedError
 	var tags *tagsError
+	var written *pipeline.WrittenError
 	switch {
 	case errors.As(err, &unconfirmed):
 		return exitUnconfirmed
-	case errors.As(err, &published), errors.As(err, &tags):
+	case errors.As(err, &published), errors.As(err, &tags), errors.As(err, &written):
 		return exitPublished
 	}
 	return exitFailed
@@ -78,6 +79,8 @@ func (t *stageTracker) describe() string {
 		return "after writing the final tag and before reading it back: it may hold the new, unconfirmed index"
 	case pipeline.StageConfirmed:
 		return "after the final tag was published and confirmed"
+	case pipeline.StageSaved:
+		return "after the --output archive or folder was written"
 	}
 	return "at stage " + string(s) + ": the final tag was not written"
 }

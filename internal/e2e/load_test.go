@@ -77,3 +77,17 @@ func TestLoadFromAnArchiveWithoutARegistry(t *testing.T) {
 		t.Errorf("docker run: %v, %q, want x86_64", err, out)
 	}
 }
+
+func TestLoadFailureAfterTheArchiveExitsThreeAndKeepsIt(t *testing.T) {
+	e := testenv.Get(t)
+	archive := filepath.Join(t.TempDir(), "app.tar")
+	r := e.RunEnv(t, []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, "build", "--progress", "quiet", "--platform", "linux/amd64",
+		"--build-arg", "BASE="+e.Base(), "--output", "type=oci,dest="+archive, "--load", filepath.Join(e.Root, "examples", "hello"))
+	digest := strings.TrimSpace(r.Stdout)
+	if r.ExitCode != 3 || !strings.Contains(testenv.LastLine(r.Stderr), archive+" is written ("+digest+"), but then --load failed") {
+		t.Fatalf("exit %d, stdout %q, want 3 and the digest:\n%s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	if got, _, _ := archiveIndex(t, untar(t, e, archive)); got != digest {
+		t.Errorf("the archive holds %s, stdout says %s", got, digest)
+	}
+}

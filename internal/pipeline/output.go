@@ -22,6 +22,20 @@ import (
 // stage of a build with --output; nothing is pushed.
 const StageSaved Stage = "saved"
 
+// WrittenError is a failure after --output's archive or folder was
+// written: it holds the index; a later step (--load) failed. It is to
+// --output what PublishedError is to a registry.
+type WrittenError struct {
+	Dest, Digest string
+	Err          error
+}
+
+func (e *WrittenError) Error() string {
+	return fmt.Sprintf("%s is written (%s), but then %v", e.Dest, e.Digest, e.Err)
+}
+
+func (e *WrittenError) Unwrap() error { return e.Err }
+
 // OutputTypes are the --output types mab writes.
 var OutputTypes = []string{"oci"}
 
@@ -201,7 +215,7 @@ func (r Runner) saved(ctx context.Context, p *Plan, w *ocilayout.Writer, disp *b
 		err = r.loadLayout(ctx, p, dest, platform.Format(p.Targets[i].Platform), res)
 		done(err)
 		if err != nil {
-			return fmt.Errorf("%s is written (%s), but then --load failed: %w", p.Output.Dest.Path, res.Digest, err)
+			return &WrittenError{Dest: p.Output.Dest.Path, Digest: res.Digest, Err: fmt.Errorf("--load failed: %w", err)}
 		}
 	}
 	return nil

@@ -183,6 +183,8 @@ func (r Runner) Run(ctx context.Context, p *Plan, stderr io.Writer) (*Result, er
 			switch {
 			case err == nil && p.NoMerge:
 				err = fmt.Errorf("every platform is pushed, but then %w", werr)
+			case err == nil && p.Output != nil:
+				err = &WrittenError{Dest: p.Output.Dest.Path, Digest: res.Digest, Err: werr}
 			case err == nil:
 				err = &PublishedError{Final: p.Final, Digest: res.Digest, Err: werr}
 			default:
