@@ -51,7 +51,7 @@ stop)
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     log "stopped containerd ($pid)"
   fi
-  rm -f "$pidfile"
+  rm -f "$pidfile" "$sock" "$sock.ttrpc"
   # its snapshots are overlay mounts under its root: unmount what is left
   if [ -d "$state/containerd-root" ]; then
     grep -o " $state/containerd-[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount 2>/dev/null || true
