@@ -104,7 +104,8 @@ read back.`,
 			if err != nil {
 				return err
 			}
-			r := pipeline.Runner{OnStage: stage.set}
+			r := runner
+			r.OnStage = stage.set
 			if plan.DryRun {
 				return advise(r.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
 			}
