@@ -181,14 +181,18 @@ func sha256sum(ts *testscript.TestScript, neg bool, args []string) {
 
 // requests REG|REG2 'METHOD PATH-PREFIX' N checks that the registry
 // answered N such requests since the script began or since the last
-// check, and starts counting anew.
+// check, and starts counting anew; `requests REG` only starts anew.
 func requests(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: requests REG|REG2 'METHOD PATH-PREFIX' N")
+	if neg || (len(args) != 1 && len(args) != 3) {
+		ts.Fatalf("usage: requests REG|REG2 ['METHOD PATH-PREFIX' N]")
 	}
 	r, ok := ts.Value(args[0]).(*countingRegistry)
 	if !ok {
 		ts.Fatalf("no registry %s", args[0])
+	}
+	if len(args) == 1 {
+		r.take()
+		return
 	}
 	want, err := strconv.Atoi(args[2])
 	if err != nil {
