@@ -241,6 +241,18 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 // further failed after target was written; a nil index means no tag was
 // written.
 func mergeTags(ctx context.Context, log io.Writer, client *merge.Client, target name.Tag, further []name.Tag, sources []merge.Source, opts []merge.Option) (*merge.Published, []name.Tag, error) {
+	// Every registry once, with every scope the steps below need.
+	push := []name.Repository{target.Context()}
+	for _, t := range further {
+		push = append(push, t.Context())
+	}
+	var pull []name.Repository
+	for _, s := range sources {
+		pull = append(pull, s.Ref.Context())
+	}
+	if err := client.Authorize(ctx, push, pull); err != nil {
+		return nil, nil, err
+	}
 	idx, err := client.Assemble(ctx, target, sources, opts...)
 	if err != nil {
 		return nil, nil, err

@@ -31,9 +31,9 @@ import (
 // Every script gets, in its environment:
 //
 //   - REG and REG2: two of go-containerregistry's in-process registries,
-//     fresh for the script (README's registry.example.com is $REG, its
+//     behind a token server (see countingRegistry), fresh for the script (README's registry.example.com is $REG, its
 //     other.example.com and mirror.example.com are $REG2; see
-//     readme_test.go). `requests REG 'GET /v2/' N` checks how many such
+//     readme_test.go). `requests REG '^GET /v2/$' N` checks how many such
 //     requests $REG answered since the script began (or the last check).
 //   - MAB_FAKE_BUILDERS: the fake BuildKit of internal/buildertest,
 //     fake://buildkit running linux/amd64 natively and linux/arm64 and
@@ -179,12 +179,12 @@ func sha256sum(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// requests REG|REG2 'METHOD PATH-PREFIX' N checks that the registry
-// answered N such requests since the script began or since the last
+// requests REG|REG2 REGEXP N checks that the registry answered N
+// requests whose "METHOD PATH" matches REGEXP since the script began or since the last
 // check, and starts counting anew; `requests REG` only starts anew.
 func requests(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || (len(args) != 1 && len(args) != 3) {
-		ts.Fatalf("usage: requests REG|REG2 ['METHOD PATH-PREFIX' N]")
+		ts.Fatalf("usage: requests REG|REG2 [REGEXP N]")
 	}
 	r, ok := ts.Value(args[0]).(*countingRegistry)
 	if !ok {
@@ -198,10 +198,14 @@ func requests(ts *testscript.TestScript, neg bool, args []string) {
 	if err != nil {
 		ts.Fatalf("count %q: %v", args[2], err)
 	}
+	re, err := regexp.Compile(args[1])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
 	log := r.take()
 	got := 0
 	for _, l := range log {
-		if strings.HasPrefix(l, args[1]) {
+		if re.MatchString(l) {
 			got++
 		}
 	}
@@ -210,8 +214,11 @@ func requests(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// countingRegistry is an in-process registry that logs each request as
-// "METHOD PATH".
+// countingRegistry is an in-process registry behind a token server of its
+// own (GET /token, the realm its 401s name): every request but the token's
+// needs the bearer token, as on Docker Hub or GHCR. It logs each request
+// as "METHOD PATH", and those of the fake BuildKit as "builder METHOD
+// PATH".
 type countingRegistry struct {
 	*httptest.Server
 	host string
@@ -223,14 +230,32 @@ func newCountingRegistry() *countingRegistry {
 	c := &countingRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		line := r.Method + " " + r.URL.Path
+		if strings.Contains(r.UserAgent(), buildertest.UserAgent) {
+			// The fake BuildKit's push: BuildKit's own session, not mab's.
+			line = "builder " + line
+		}
 		c.mu.Lock()
-		c.log = append(c.log, r.Method+" "+r.URL.Path)
+		c.log = append(c.log, line)
 		c.mu.Unlock()
-		reg.ServeHTTP(w, r)
+		switch {
+		case r.URL.Path == "/token":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token": %q}`, scriptToken)
+		case r.Header.Get("Authorization") != "Bearer "+scriptToken:
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="script"`, c.URL))
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			reg.ServeHTTP(w, r)
+		}
 	}))
 	c.host = strings.TrimPrefix(c.URL, "http://")
 	return c
 }
+
+// scriptToken is the bearer token that the script registries hand out to
+// anyone who asks, as a registry does for anonymous pulls, and demand.
+const scriptToken = "script-token"
 
 // take returns the log and empties it.
 func (c *countingRegistry) take() []string {

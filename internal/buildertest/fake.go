@@ -37,6 +37,10 @@ const (
 	EnvFail = "MAB_FAKE_FAIL"
 )
 
+// UserAgent is the User-Agent of the fake's pushes, so that a test
+// counting a registry's requests can tell the builder's from mab's.
+const UserAgent = "mab-fake-buildkit"
+
 // FromEnv reads the fake builders of EnvBuilders and EnvFail, keyed by
 // address; the first address is returned too. None configured is nil.
 func FromEnv(getenv func(string) string) (map[string]*Fake, string, error) {
@@ -140,7 +144,7 @@ func push(ctx context.Context, t builder.Target, req builder.Request, byTag bool
 	if byTag {
 		dst = tag
 	}
-	opts := []remote.Option{remote.WithContext(ctx)}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithUserAgent(UserAgent)}
 	if err := remote.Write(dst, img, opts...); err != nil {
 		return builder.Result{}, fmt.Errorf("pushing %s: %w", dst, err)
 	}
