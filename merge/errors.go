@@ -94,12 +94,15 @@ func (e *PlainHTTPError) Unwrap() error { return ErrPlainHTTP }
 
 // OverrideError is a Source's Platform that contradicts the platform its
 // image config declares. It matches ErrPlatformMismatch. WithForce lists the
-// image under Override anyway.
+// image under Forced anyway.
 type OverrideError struct {
 	// Override is the platform the Source asked for.
 	Override v1.Platform
 	// Config is the platform the image config declares.
 	Config v1.Platform
+	// Forced is what WithForce would list the image under: Override,
+	// with the config's OS version and features where it has none.
+	Forced v1.Platform
 }
 
 // Error implements error.

@@ -114,7 +114,7 @@ func adviseMerge(err error) error {
 	}
 	var override *merge.OverrideError
 	if errors.As(err, &override) {
-		advice = append(advice, fmt.Sprintf("pass --force to list it as %s anyway", merge.FormatPlatform(&override.Override)))
+		advice = append(advice, fmt.Sprintf("pass --force to list it as %s anyway", merge.FormatPlatform(&override.Forced)))
 	}
 	var plain *merge.PlainHTTPError
 	switch {

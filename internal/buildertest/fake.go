@@ -115,7 +115,7 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 			done(out[i].Err)
 			continue
 		}
-		res, err := push(ctx, t, req, builder.PushesByTag(f.Addr))
+		res, err := push(ctx, f.osVersion(t), req, builder.PushesByTag(f.Addr))
 		if err != nil {
 			out[i].Err = fmt.Errorf("building %s: %w", platform.Format(t.Platform), err)
 		} else {
@@ -124,6 +124,17 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 		done(out[i].Err)
 	}
 	return out, nil
+}
+
+// osVersion is t with the OS version of the worker that runs it, as a
+// Windows builder writes its own into the image config.
+func (f *Fake) osVersion(t builder.Target) builder.Target {
+	for _, h := range f.Have {
+		if h.OS == t.Platform.OS && h.Architecture == t.Platform.Architecture && t.Platform.OSVersion == "" {
+			t.Platform.OSVersion = h.OSVersion
+		}
+	}
+	return t
 }
 
 // push writes the image of target t and describes it.
