@@ -91,6 +91,11 @@ read back.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ContextDir = args[0]
+			var dropped []string
+			o.BuildArgs, dropped = pipeline.ResolveBuildArgs(o.BuildArgs, os.LookupEnv)
+			for _, k := range dropped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --build-arg %s: %s is not set in the environment, so it is not passed (as docker build does): the Dockerfile's default applies\n", k, k)
+			}
 			if err := plain.check(); err != nil {
 				return err
 			}
@@ -124,7 +129,7 @@ read back.`,
 	f.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build, comma-separated or repeated (linux/amd64,linux/arm64,linux/arm/v7)")
 	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "final tag, REGISTRY/REPO:TAG; repeat for more tags of the same index (the first is written and verified first; arch tags derive from it)")
 	f.StringVarP(&o.Dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
-	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment)")
+	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment; dropped, with a warning, when the environment does not set KEY)")
 	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker, buildx://NAME (default $BUILDKIT_HOST, then see `mab builder`)")
 	plain.add(f)
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")
