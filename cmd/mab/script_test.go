@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,9 @@ import (
 //     other.example.com and mirror.example.com are $REG2; see
 //     readme_test.go). `requests REG '^GET /v2/$' N` checks how many such
 //     requests $REG answered since the script began (or the last check).
+//     REG_LAN is $REG on a non-loopback address of this machine (plain
+//     HTTP there needs --insecure-registry); the [lan] condition says
+//     whether there is one.
 //   - MAB_FAKE_BUILDERS: the fake BuildKit of internal/buildertest,
 //     fake://buildkit running linux/amd64 natively and linux/arm64 and
 //     linux/arm/v7 (and linux/386) emulated; discovered when no builder is
@@ -102,6 +106,7 @@ func TestScripts(t *testing.T) {
 				r := newCountingRegistry()
 				e.Defer(r.Close)
 				e.Setenv(name, r.host)
+				e.Setenv(name+"_LAN", r.lan)
 				e.Values[name] = r
 			}
 			e.Setenv(buildertest.EnvBuilders, fakeAddr+"=linux/amd64,linux/386,linux/arm64,linux/arm/v7")
@@ -116,8 +121,11 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "e2e" {
+			switch cond {
+			case "e2e":
 				return env != nil, nil
+			case "lan":
+				return lanIP() != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -221,15 +229,17 @@ func requests(ts *testscript.TestScript, neg bool, args []string) {
 // PATH".
 type countingRegistry struct {
 	*httptest.Server
-	host string
-	mu   sync.Mutex
-	log  []string
+	// host is the registry on loopback; lan on another address of this
+	// machine, "" when it has none.
+	host, lan string
+	mu        sync.Mutex
+	log       []string
 }
 
 func newCountingRegistry() *countingRegistry {
 	c := &countingRegistry{}
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		line := r.Method + " " + r.URL.Path
 		if strings.Contains(r.UserAgent(), buildertest.UserAgent) {
 			// The fake BuildKit's push: BuildKit's own session, not mab's.
@@ -243,14 +253,41 @@ func newCountingRegistry() *countingRegistry {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"token": %q}`, scriptToken)
 		case r.Header.Get("Authorization") != "Bearer "+scriptToken:
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="script"`, c.URL))
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="script"`, r.Host))
 			w.WriteHeader(http.StatusUnauthorized)
 		default:
 			reg.ServeHTTP(w, r)
 		}
 	}))
-	c.host = strings.TrimPrefix(c.URL, "http://")
+	// Every interface, so that REG_LAN reaches it too.
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		panic(err)
+	}
+	c.Listener = l
+	c.Start()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	c.URL = "http://127.0.0.1:" + port
+	c.host = "127.0.0.1:" + port
+	if ip := lanIP(); ip != "" {
+		c.lan = net.JoinHostPort(ip, port)
+	}
 	return c
+}
+
+// lanIP is an IPv4 address of this machine that is not loopback, "" when
+// it has none.
+func lanIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 // scriptToken is the bearer token that the script registries hand out to

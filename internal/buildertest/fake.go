@@ -143,7 +143,11 @@ func push(ctx context.Context, t builder.Target, req builder.Request, byTag bool
 	if err != nil {
 		return builder.Result{}, err
 	}
-	tag, err := name.NewTag(t.Name)
+	var nameOpts []name.Option
+	if req.Insecure || req.InsecurePush {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	tag, err := name.NewTag(t.Name, nameOpts...)
 	if err != nil {
 		return builder.Result{}, err
 	}
