@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -35,6 +36,9 @@ const (
 	EnvBuilders = "MAB_FAKE_BUILDERS"
 	// EnvFail names platforms, comma-separated, whose solve fails.
 	EnvFail = "MAB_FAKE_FAIL"
+	// EnvTook gives the durations the solves report (nothing waits), as
+	// PLATFORM=DURATION,... e.g. "linux/amd64=1s,linux/arm64=5s".
+	EnvTook = "MAB_FAKE_TOOK"
 )
 
 // UserAgent is the User-Agent of the fake's pushes, so that a test
@@ -59,6 +63,20 @@ func FromEnv(getenv func(string) string) (map[string]*Fake, string, error) {
 		}
 		fail[platform.Key(pl)] = true
 	}
+	took := map[string]time.Duration{}
+	for _, kv := range strings.Split(getenv(EnvTook), ",") {
+		if kv == "" {
+			continue
+		}
+		p, d, _ := strings.Cut(kv, "=")
+		pl, err := platform.Parse(p)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", EnvTook, err)
+		}
+		if took[platform.Key(pl)], err = time.ParseDuration(d); err != nil {
+			return nil, "", fmt.Errorf("%s: %w", EnvTook, err)
+		}
+	}
 	out := map[string]*Fake{}
 	var first string
 	for _, s := range spec {
@@ -66,7 +84,7 @@ func FromEnv(getenv func(string) string) (map[string]*Fake, string, error) {
 		if !ok {
 			return nil, "", fmt.Errorf("%s: %q is not ADDRESS=PLATFORMS", EnvBuilders, s)
 		}
-		f := &Fake{Addr: addr, Fail: fail}
+		f := &Fake{Addr: addr, Fail: fail, Took: took}
 		for _, p := range strings.Split(list, ",") {
 			pl, err := platform.Parse(p)
 			if err != nil {
@@ -89,6 +107,8 @@ type Fake struct {
 	Have []ocispec.Platform
 	// Fail makes the solves of these platforms (platform.Key) fail.
 	Fail map[string]bool
+	// Took is the duration the solve of a platform (platform.Key) reports.
+	Took map[string]time.Duration
 }
 
 // Address is the fake's address.
@@ -108,7 +128,7 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 	out := make([]builder.Result, len(req.Targets))
 	for i, t := range req.Targets {
 		key := platform.Key(t.Platform)
-		out[i] = builder.Result{Target: t}
+		out[i] = builder.Result{Target: t, Duration: f.Took[key]}
 		done := progress.Step("[" + platform.Format(t.Platform) + "] fake solve")
 		if f.Fail[key] {
 			out[i].Err = fmt.Errorf("building %s: process \"/bin/sh -c false\" did not complete successfully: exit code: 1", platform.Format(t.Platform))
@@ -120,6 +140,7 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 			out[i].Err = fmt.Errorf("building %s: %w", platform.Format(t.Platform), err)
 		} else {
 			out[i].Digest, out[i].MediaType, out[i].Size, out[i].Tagged = res.Digest, res.MediaType, res.Size, builder.PushesByTag(f.Addr)
+			out[i].Duration = f.Took[key]
 		}
 		done(out[i].Err)
 	}
