@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,12 +182,16 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	return res
 }
 
-// authError wraps err in an *AuthError when a registry refused BuildKit's
-// credentials for ref. BuildKit's gRPC errors carry the HTTP status only
-// in their text.
+// refusals are the texts by which BuildKit's gRPC errors (which carry the
+// HTTP status only in their text) and a Docker daemon's push messages say
+// that a registry refused the credentials, or that there were none.
+var refusals = []string{"401 Unauthorized", "403 Forbidden", "no basic auth credentials", "unauthorized: authentication required", "denied: requested access to the resource is denied"}
+
+// authError wraps err in an *AuthError when a registry refused the
+// credentials of BuildKit or of a Docker daemon for ref.
 func authError(err error, ref string) error {
 	msg := err.Error()
-	if !strings.Contains(msg, "401 Unauthorized") && !strings.Contains(msg, "403 Forbidden") {
+	if !slices.ContainsFunc(refusals, func(r string) bool { return strings.Contains(msg, r) }) {
 		return err
 	}
 	named, perr := reference.ParseNormalizedNamed(ref)

@@ -70,7 +70,7 @@ func (d *dockerDaemon) push(ctx context.Context, ref string) (string, error) {
 			return "", fmt.Errorf("pushing %s through the Docker daemon: %w", ref, err)
 		}
 		if msg.Error != nil {
-			return "", fmt.Errorf("pushing %s through the Docker daemon: %s", ref, msg.Error.Message)
+			return "", authError(fmt.Errorf("pushing %s through the Docker daemon: %s", ref, msg.Error.Message), ref)
 		}
 		if msg.Aux != nil {
 			var aux struct{ Digest string }

@@ -70,6 +70,19 @@ func ContextDiscoverTrace(ctx context.Context) *DiscoverTrace {
 	return t
 }
 
+type noStartKey struct{}
+
+// errNotStarted is why WithoutStarting's Discover did not take mab's own
+// buildkitd.
+var errNotStarted = errors.New("not started (no daemon is started for this command)")
+
+// WithoutStarting returns a context whose Discover never starts mab's own
+// buildkitd: when no builder answers, it fails, naming what it tried (a
+// dry run changes nothing, not even which daemons run).
+func WithoutStarting(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noStartKey{}, true)
+}
+
 // Discover finds a builder when none was given: a buildkitd at the
 // default socket, then the Docker daemon, then mab's own buildkitd, started
 // from PATH when it does not run yet (its state stays in StateDir for the
@@ -93,6 +106,10 @@ func Discover(ctx context.Context) (string, []Candidate, error) {
 		if probe(addr) {
 			return addr, tried, nil
 		}
+	}
+	if ctx.Value(noStartKey{}) != nil {
+		tried = append(tried, Candidate{Address: "buildkitd from PATH", Note: errNotStarted.Error(), Err: errNotStarted})
+		return "", tried, fmt.Errorf("%w: no BuildKit found (tried %s)", ErrUnreachable, summary(tried))
 	}
 	d, err := StartLocal(ctx)
 	if err != nil {

@@ -138,11 +138,16 @@ func (d Docker) rollback(ctx context.Context, api *client.Client, arches []Arch,
 }
 
 // Uninstall removes the handlers named qemu-<arch> for arches from the
-// daemon's kernel through the installer image. It removes only handlers so
-// named, whatever ownOnly says: the installer image finds handlers by name.
+// daemon's kernel through the installer image, which finds handlers by
+// name only and cannot read an entry's magic. The installer then reports
+// which platforms the kernel still runs: when ownOnly is false and an
+// architecture is still run there (by a handler of another name, or
+// natively), Uninstall fails with a *StillServedError naming it and the
+// kernel's remaining entries, after reporting what it removed.
 func (d Docker) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]Outcome, error) {
+	arches = unique(arches)
 	var names []string
-	for _, a := range unique(arches) {
+	for _, a := range arches {
 		names = append(names, a.Entry())
 	}
 	api, err := dockerapi.New(ctx, d.Host)
@@ -155,10 +160,23 @@ func (d Docker) Uninstall(ctx context.Context, arches []Arch, ownOnly bool) ([]O
 		return nil, err
 	}
 	var out []Outcome
+	var still []string
 	for _, a := range arches {
 		if rep.Results[a.Entry()] == "OK" {
 			out = append(out, Outcome{Arch: a.Name, Action: ActionRemoved, Entry: a.Entry()})
 		}
+		if !ownOnly && !a.Native() && anyIn(a.Platforms, rep.Supported) {
+			still = append(still, a.Name)
+		}
+	}
+	if len(still) > 0 {
+		var others []string
+		for _, e := range rep.Emulators {
+			if !slices.Contains(names, e) {
+				others = append(others, e)
+			}
+		}
+		return out, &StillServedError{Arches: still, Entries: others}
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package emulation
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The conditions a caller may want to branch on. The package's errors
@@ -63,3 +64,22 @@ func (e *InstallerImageError) Error() string {
 }
 
 func (e *InstallerImageError) Unwrap() error { return e.Err }
+
+// StillServedError is the Docker installer's Uninstall error when the
+// daemon's kernel still runs architectures it was asked to remove: their
+// handler has a name other than qemu-<arch> (the installer image removes
+// handlers by name), or the kernel runs them natively.
+type StillServedError struct {
+	// Arches are the architectures still run; Entries the daemon kernel's
+	// enabled binfmt_misc entries other than those it was asked to remove.
+	Arches, Entries []string
+}
+
+func (e *StillServedError) Error() string {
+	entries := "none"
+	if len(e.Entries) > 0 {
+		entries = strings.Join(e.Entries, ", ")
+	}
+	return fmt.Sprintf("the Docker daemon's kernel still runs %s: the installer image removes handlers by name (qemu-<arch>) and cannot tell which architecture another entry serves (its other entries: %s)",
+		strings.Join(e.Arches, ", "), entries)
+}

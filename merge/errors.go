@@ -82,10 +82,16 @@ func (e *AuthError) Unwrap() []error { return []error{ErrUnauthorized, e.Err} }
 type PlainHTTPError struct {
 	// Host is the host (and port) of the request, e.g. 10.0.0.5:5000.
 	Host string
+	// Only says the registry answered an HTTPS request in plain HTTP: it
+	// speaks nothing else.
+	Only bool
 }
 
 // Error implements error.
 func (e *PlainHTTPError) Error() string {
+	if e.Only {
+		return fmt.Sprintf("%v: %s answers plain HTTP only, and it is not a loopback registry, nor one allowed plain HTTP", ErrPlainHTTP, Printable(e.Host))
+	}
 	return fmt.Sprintf("%v to %s (not a loopback registry, nor one allowed plain HTTP)", ErrPlainHTTP, Printable(e.Host))
 }
 
@@ -94,12 +100,15 @@ func (e *PlainHTTPError) Unwrap() error { return ErrPlainHTTP }
 
 // OverrideError is a Source's Platform that contradicts the platform its
 // image config declares. It matches ErrPlatformMismatch. WithForce lists the
-// image under Override anyway.
+// image under Forced anyway.
 type OverrideError struct {
 	// Override is the platform the Source asked for.
 	Override v1.Platform
 	// Config is the platform the image config declares.
 	Config v1.Platform
+	// Forced is what WithForce would list the image under: Override,
+	// with the config's OS version and features where it has none.
+	Forced v1.Platform
 }
 
 // Error implements error.

@@ -26,8 +26,12 @@ type Published struct {
 	MediaType types.MediaType
 	Size      int64
 	Manifest  *v1.IndexManifest
-	// Copied counts the children copied from other repositories.
+	// Copied counts the children copied from other repositories: those
+	// the target repository did not have yet.
 	Copied int
+	// Unchanged says an amend found every child listed already and wrote
+	// nothing.
+	Unchanged bool
 	// Attempts counts the writes: more than 1 when an amend raced another
 	// writer and started over from a fresh read.
 	Attempts int
@@ -68,7 +72,7 @@ func (c *Client) Merge(ctx context.Context, target name.Tag, sources []Source, o
 	for attempt := 1; ; attempt++ {
 		pub, err := mergeOnce(ctx, s, target, images, atts, copied)
 		if err == nil {
-			pub.Attempts, pub.Copied = attempt, len(copied.done)
+			pub.Attempts, pub.Copied = attempt, copied.count()
 			return pub, nil
 		}
 		if !o.amend || !errors.Is(err, ErrConcurrentWrite) || attempt == amendAttempts {
@@ -99,6 +103,7 @@ func mergeOnce(ctx context.Context, s *session, target name.Tag, images, atts []
 	}
 	pub := &Published{Ref: target, Digest: idx.Digest, MediaType: idx.MediaType, Size: int64(len(idx.Raw)), Manifest: idx.Manifest}
 	if s.o.amend && idx.Digest == idx.Base {
+		pub.Unchanged = true
 		return pub, nil // the target already lists every child
 	}
 	if s.o.amend {
@@ -178,10 +183,30 @@ func headDigest(ctx context.Context, s *session, target name.Tag) (v1.Hash, erro
 }
 
 // copies copies children into the target repository once per merge, even
-// when an amend starts over.
+// when an amend starts over. done maps each child handled to whether it
+// was copied (false: the repository had it already).
 type copies struct {
 	mu   sync.Mutex
 	done map[v1.Hash]bool
+}
+
+func (c *copies) mark(d v1.Hash, copied bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done[d] = copied
+}
+
+// count is how many children were copied.
+func (c *copies) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, copied := range c.done {
+		if copied {
+			n++
+		}
+	}
+	return n
 }
 
 // copy writes, by digest, each child not yet in the target's repository.
@@ -196,18 +221,20 @@ func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, chi
 			continue
 		}
 		g.Go(func() error {
+			to := repo.Digest(ch.desc.Digest.String())
+			if _, err := remote.Head(to, s.remote(ctx, to)...); err == nil {
+				c.mark(ch.desc.Digest, false) // already there: nothing to copy
+				return nil
+			}
 			from := ch.repo.Digest(ch.desc.Digest.String())
 			img, err := remote.Image(from, s.copying(ctx, from)...)
 			if err == nil {
-				to := repo.Digest(ch.desc.Digest.String())
 				err = remote.Write(to, img, s.copying(ctx, to)...)
 			}
 			if err != nil {
 				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(repo.Registry, err))
 			}
-			c.mu.Lock()
-			c.done[ch.desc.Digest] = true
-			c.mu.Unlock()
+			c.mark(ch.desc.Digest, true)
 			return nil
 		})
 	}
@@ -217,5 +244,6 @@ func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, chi
 func (c *copies) isDone(d v1.Hash) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.done[d]
+	_, ok := c.done[d]
+	return ok
 }

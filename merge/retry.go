@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,11 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		resp, err := t.once(req, attempt)
+		if rh := (tls.RecordHeaderError{}); err != nil && errors.As(err, &rh) && string(rh.RecordHeader[:]) == "HTTP/" {
+			// An HTTPS request answered in plain HTTP (what net/http's
+			// client calls ErrSchemeMismatch).
+			return nil, &PlainHTTPError{Host: req.URL.Host, Only: true}
+		}
 		wait, again, err := t.retryAfter(req, resp, err, attempt)
 		if !again {
 			if err != nil {

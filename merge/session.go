@@ -35,6 +35,18 @@ type registryAuth struct {
 	rt     http.RoundTripper
 }
 
+// Authorize pings each registry of push and pull and asks it for one token
+// with every scope a sequence of calls will need: push and pull on the
+// repositories of push, pull on those of pull. The calls that follow on
+// this Client then reuse that transport, so a command that writes several
+// tags in several repositories of one registry (copies, the index, the
+// other tags, the read-backs) authenticates it once. Without it, a call
+// that needs a scope not held yet pings and authenticates anew.
+func (c *Client) Authorize(ctx context.Context, push, pull []name.Repository) error {
+	_, err := c.session(ctx, c.o, push, pull)
+	return err
+}
+
 // session is what one call uses: its options and a transport per registry.
 type session struct {
 	o          options

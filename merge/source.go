@@ -45,10 +45,11 @@ func ParseSource(s string, opts ...name.Option) (Source, error) {
 }
 
 // override returns the platform to list for an image whose config declares
-// cfg when the user said want. The OS and architecture must agree; so must
-// the variants when the config names one (a config without a variant takes
-// the user's). With force, want wins, keeping the config's OS version and
-// features when want has none.
+// cfg when the user said want. What want leaves out (the OS version, the
+// OS features) is the config's: leaving it out contradicts nothing. The OS
+// and architecture must agree; so must the variants and the OS versions
+// when both name one (a config without a variant takes the user's). With
+// force, want wins, completed the same way.
 func override(cfg, want v1.Platform, force bool) (v1.Platform, error) {
 	out := want
 	if out.OSVersion == "" {
@@ -60,8 +61,8 @@ func override(cfg, want v1.Platform, force bool) (v1.Platform, error) {
 	if force {
 		return out, nil
 	}
-	if !agrees(cfg, want) {
-		return v1.Platform{}, &OverrideError{Override: want, Config: cfg}
+	if !agrees(cfg, out) {
+		return v1.Platform{}, &OverrideError{Override: want, Config: cfg, Forced: out}
 	}
 	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 // CopyTo copies into repo, by digest, each child of idx that lives in
 // another repository (blobs are mounted when both share a registry), so
 // that idx can then be written under a tag of repo with Tag. It returns
-// how many children it copied. Nothing is tagged. It needs push access to
+// how many children it copied (not those repo had already). Nothing is tagged. It needs push access to
 // repo and pull access to the children's repositories.
 func (c *Client) CopyTo(ctx context.Context, idx *Index, repo name.Repository) (int, error) {
 	var pull []name.Repository
@@ -32,7 +32,7 @@ func (c *Client) CopyTo(ctx context.Context, idx *Index, repo name.Repository) (
 	if err := copied.copy(ctx, s, repo, idx.children); err != nil {
 		return 0, fmt.Errorf("copying into %s: %w", repo, err)
 	}
-	return len(copied.done), nil
+	return copied.count(), nil
 }
 
 // Tag writes idx, byte for byte, under tag and reads the tag back: the

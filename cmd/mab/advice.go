@@ -74,7 +74,10 @@ func emulationAdvice(err error, command string) error {
 	var broken *emulation.BrokenHandlerError
 	var mount *emulation.MountError
 	var image *emulation.InstallerImageError
+	var still *emulation.StillServedError
 	switch {
+	case errors.As(err, &still):
+		hint = fmt.Sprintf("; on the daemon's machine, `sudo mab emulation uninstall --via host %s` removes whichever handler serves it", strings.Join(still.Arches, " "))
 	case errors.Is(err, emulation.ErrNeedRoot) && command == "uninstall":
 		hint = ": run `sudo mab emulation uninstall ...`"
 	case errors.Is(err, emulation.ErrNeedRoot):
@@ -114,7 +117,7 @@ func adviseMerge(err error) error {
 	}
 	var override *merge.OverrideError
 	if errors.As(err, &override) {
-		advice = append(advice, fmt.Sprintf("pass --force to list it as %s anyway", merge.FormatPlatform(&override.Override)))
+		advice = append(advice, fmt.Sprintf("pass --force to list it as %s anyway", merge.FormatPlatform(&override.Forced)))
 	}
 	var plain *merge.PlainHTTPError
 	switch {

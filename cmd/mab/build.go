@@ -117,6 +117,11 @@ read back.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.ContextDir = args[0]
+			var dropped []string
+			o.BuildArgs, dropped = pipeline.ResolveBuildArgs(o.BuildArgs, os.LookupEnv)
+			for _, k := range dropped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: --build-arg %s: %s is not set in the environment, so it is not passed (as docker build does): the Dockerfile's default applies\n", k, k)
+			}
 			if err := plain.check(); err != nil {
 				return err
 			}
@@ -130,7 +135,8 @@ read back.`,
 			if err != nil {
 				return err
 			}
-			r := pipeline.Runner{OnStage: stage.set}
+			r := runner
+			r.OnStage = stage.set
 			if plan.DryRun {
 				return advise(r.DryRun(cmd.Context(), plan, cmd.OutOrStdout()), "build")
 			}
@@ -149,7 +155,7 @@ read back.`,
 	f.StringSliceVar(&o.Platforms, "platform", nil, "platforms to build, comma-separated or repeated (linux/amd64,linux/arm64,linux/arm/v7)")
 	f.StringArrayVarP(&o.Tags, "tag", "t", nil, "final tag, REGISTRY/REPO:TAG; repeat for more tags of the same index (the first is written and verified first; arch tags derive from it)")
 	f.StringVarP(&o.Dockerfile, "file", "f", "", "Dockerfile (default CONTEXT/Dockerfile)")
-	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment)")
+	f.StringArrayVar(&o.BuildArgs, "build-arg", nil, "build argument KEY=VALUE (KEY alone takes the value from the environment; dropped, with a warning, when the environment does not set KEY)")
 	f.StringVar(&o.Builder, "builder", "", "BuildKit address: unix://, tcp://, ssh://, docker-container://, kube-pod://, docker, buildx://NAME (default $BUILDKIT_HOST, then see `mab builder`)")
 	plain.add(f)
 	f.StringVar(&o.Progress, "progress", "auto", "progress output: auto, plain, tty, quiet or rawjson")

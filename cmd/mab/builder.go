@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/mab-build/mab/builder"
+	"github.com/mab-build/mab/internal/pipeline"
 	"github.com/mab-build/mab/internal/platform"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func newBuilderCmd() *cobra.Command {
@@ -28,33 +30,68 @@ needed (state in $XDG_STATE_HOME/mab, reused by the next build).`,
 }
 
 func newBuilderLsCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "ls",
-		Short:   "Show each known endpoint, whether it answers, and its platforms",
-		Example: "  mab builder ls\n  MAB_NODES=\"linux/arm64=tcp://arm-host:1234\" mab builder ls",
-		Args:    cobra.NoArgs,
+	var addr string
+	var tls tlsFlags
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "Show each known endpoint, whether it answers, and its platforms",
+		Long: `List --builder (else $BUILDKIT_HOST), the default socket, the Docker
+daemon, mab's own buildkitd and the nodes of $MAB_NODES, each with whether
+it answers (and why not) and the platforms its workers run. The TLS flags
+apply to every tcp:// endpoint that has no TLS files of its own, as for
+mab build.`,
+		Example: `  mab builder ls
+  MAB_NODES="linux/arm64=tcp://arm-host:1234" mab builder ls
+  mab builder ls --builder tcp://buildkit.internal:1234 --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			known, err := builder.Known("", os.Getenv)
+			known, err := builder.Known(addr, os.Getenv)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ENDPOINT\tSTATUS\tPLATFORMS")
 			for _, e := range known {
-				status, plats := probe(cmd.Context(), e)
+				status, plats := probe(cmd.Context(), e.Address, tls.forEndpoint(e.Address, e.TLS))
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Address, status, plats)
 			}
 			return tw.Flush()
 		},
 	}
+	cmd.Flags().StringVar(&addr, "builder", "", "a BuildKit address to list first (default $BUILDKIT_HOST)")
+	tls.add(cmd.Flags())
+	return cmd
 }
 
-func probe(ctx context.Context, e builder.Endpoint) (status, plats string) {
+// tlsFlags are --tlscacert, --tlscert, --tlskey and --tlsservername of the
+// commands that dial builders without building (builder ls, emulation
+// status): they apply to tcp:// endpoints without TLS files of their own.
+type tlsFlags struct{ tls builder.TLS }
+
+func (t *tlsFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&t.tls.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
+	f.StringVar(&t.tls.Cert, "tlscert", "", "client certificate for a tcp:// builder")
+	f.StringVar(&t.tls.Key, "tlskey", "", "client key for a tcp:// builder")
+	f.StringVar(&t.tls.ServerName, "tlsservername", "", "server name expected in a tcp:// builder's certificate")
+}
+
+// forEndpoint is the TLS to dial addr with: own, else the flags' for a
+// tcp:// address.
+func (t *tlsFlags) forEndpoint(addr string, own builder.TLS) builder.TLS {
+	if !own.IsZero() || !strings.HasPrefix(addr, "tcp://") {
+		return own
+	}
+	return t.tls
+}
+
+// probe says whether the builder at addr answers and which platforms its
+// workers run, or why it does not answer.
+func probe(ctx context.Context, addr string, tls builder.TLS) (status, plats string) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	have, err := builder.Probe(ctx, e.Address, e.TLS)
+	have, err := builder.Probe(ctx, addr, tls)
 	if err != nil {
-		return "unreachable", "-"
+		return "unreachable", "- (" + pipeline.OneLine(err) + ")"
 	}
 	var names []string
 	for _, p := range have {

@@ -48,6 +48,7 @@ type builderPlatforms struct {
 
 func newEmulationStatusCmd() *cobra.Command {
 	var format, root, addr string
+	var tls tlsFlags
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show, per architecture, whether programs of it can run here",
@@ -59,11 +60,13 @@ chrooted in an empty folder, as in a build container, so a handler without
 F shows "no".
 
 When a BuildKit builder is reachable (--builder, $BUILDKIT_HOST, or the
-default socket), the platforms its workers report are listed too: those,
-not this machine's kernel, decide what a build can run.`,
+default socket; a tcp:// one with the TLS flags), the platforms its
+workers report are listed too: those, not this machine's kernel, decide
+what a build can run.`,
 		Example: `  mab emulation status
   mab emulation status --format json
-  mab emulation status --builder tcp://buildkit.internal:1234`,
+  mab emulation status --builder tcp://buildkit.internal:1234
+  mab emulation status --builder tcp://buildkit.internal:1234 --tlscacert ca.pem --tlscert cert.pem --tlskey key.pem`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
@@ -74,7 +77,7 @@ not this machine's kernel, decide what a build can run.`,
 				return err
 			}
 			emulation.ProbeAll(cmd.Context(), st)
-			rep := statusReport{Arches: st, Builder: workerPlatforms(cmd.Context(), addr)}
+			rep := statusReport{Arches: st, Builder: workerPlatforms(cmd.Context(), addr, tls)}
 			if format == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -87,6 +90,7 @@ not this machine's kernel, decide what a build can run.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
 	cmd.Flags().StringVar(&root, "binfmt-root", emulation.DefaultRoot, "where binfmt_misc is mounted")
 	cmd.Flags().StringVar(&addr, "builder", "", "BuildKit address whose worker platforms to list (default $BUILDKIT_HOST, then "+builder.DefaultAddress+" when it exists)")
+	tls.add(cmd.Flags())
 	return cmd
 }
 
@@ -94,7 +98,7 @@ not this machine's kernel, decide what a build can run.`,
 // nil when no builder was named and the default socket does not exist; an
 // unreachable builder that was named is reported, not fatal: the status of
 // the local kernel is still worth showing.
-func workerPlatforms(ctx context.Context, flag string) *builderPlatforms {
+func workerPlatforms(ctx context.Context, flag string, tls tlsFlags) *builderPlatforms {
 	addr := builder.Address(flag, os.Getenv)
 	if addr == "" {
 		if !builder.DefaultSocketExists() {
@@ -105,7 +109,7 @@ func workerPlatforms(ctx context.Context, flag string) *builderPlatforms {
 	out := &builderPlatforms{Address: addr}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	have, err := builder.Probe(ctx, addr, builder.TLS{})
+	have, err := builder.Probe(ctx, addr, tls.forEndpoint(addr, builder.TLS{}))
 	if err != nil {
 		out.Error = err.Error()
 		return out

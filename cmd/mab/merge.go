@@ -136,7 +136,7 @@ is the digest), whatever --format says.`,
 				if err != nil {
 					return advise(err, "merge")
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "pushed %s: %d children, %d copied from other repositories\n", target, len(pub.Manifest.Manifests), pub.Copied)
+				reportMerge(cmd.ErrOrStderr(), pub)
 				return printPublished(cmd.OutOrStdout(), f.format, pub, []name.Tag{target})
 			}
 			pub, held, err := mergeTags(ctx, cmd.ErrOrStderr(), client, target, further, sources, opts)
@@ -241,6 +241,18 @@ func (f mergeFlags) plan(args []string) (name.Tag, []merge.Source, []merge.Optio
 // further failed after target was written; a nil index means no tag was
 // written.
 func mergeTags(ctx context.Context, log io.Writer, client *merge.Client, target name.Tag, further []name.Tag, sources []merge.Source, opts []merge.Option) (*merge.Published, []name.Tag, error) {
+	// Every registry once, with every scope the steps below need.
+	push := []name.Repository{target.Context()}
+	for _, t := range further {
+		push = append(push, t.Context())
+	}
+	var pull []name.Repository
+	for _, s := range sources {
+		pull = append(pull, s.Ref.Context())
+	}
+	if err := client.Authorize(ctx, push, pull); err != nil {
+		return nil, nil, err
+	}
 	idx, err := client.Assemble(ctx, target, sources, opts...)
 	if err != nil {
 		return nil, nil, err
@@ -258,7 +270,7 @@ func mergeTags(ctx context.Context, log io.Writer, client *merge.Client, target 
 	if err != nil {
 		return nil, nil, err
 	}
-	fmt.Fprintf(log, "pushed %s: %d children, %d copied from other repositories\n", target, len(pub.Manifest.Manifests), pub.Copied)
+	reportMerge(log, pub)
 	held := []name.Tag{target}
 	if pub.Digest != idx.Digest {
 		// A source tag moved, or an amend met another writer's index: read
@@ -340,6 +352,16 @@ func (f mergeFlags) furtherTags(target name.Tag) ([]name.Tag, error) {
 	return out, nil
 }
 
+// reportMerge says on w what a merge did to its first tag: pushed, or, for
+// an amend that found every child listed, unchanged (nothing written).
+func reportMerge(w io.Writer, pub *merge.Published) {
+	if pub.Unchanged {
+		fmt.Fprintf(w, "unchanged %s: it lists every child already (%d children); nothing written\n", pub.Ref, len(pub.Manifest.Manifests))
+		return
+	}
+	fmt.Fprintf(w, "pushed %s: %d children, %d copied from other repositories\n", pub.Ref, len(pub.Manifest.Manifests), pub.Copied)
+}
+
 // printPublished writes the result of a merge under tags in format.
 func printPublished(w io.Writer, format string, pub *merge.Published, tags []name.Tag) error {
 	names := make([]string, len(tags))
@@ -357,9 +379,10 @@ func printPublished(w io.Writer, format string, pub *merge.Published, tags []nam
 			MediaType string            `json:"mediaType"`
 			Size      int64             `json:"size"`
 			Copied    int               `json:"copied"`
+			Unchanged bool              `json:"unchanged"`
 			Attempts  int               `json:"attempts"`
 			Index     *v1.IndexManifest `json:"index"`
-		}{pub.Ref.String(), names, pub.Digest.String(), string(pub.MediaType), pub.Size, pub.Copied, pub.Attempts, pub.Manifest})
+		}{pub.Ref.String(), names, pub.Digest.String(), string(pub.MediaType), pub.Size, pub.Copied, pub.Unchanged, pub.Attempts, pub.Manifest})
 	case "table":
 		for _, n := range names {
 			fmt.Fprintln(w, merge.Printable(n))

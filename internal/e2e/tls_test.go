@@ -12,6 +12,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,21 @@ func TestBuildOverTLS(t *testing.T) {
 		"--builder", addr, "--tlscacert", filepath.Join(dir, "ca.pem"), filepath.Join(e.Root, "examples", "hello"))
 	checkRefused(t, r, addr)
 	assertTagMissing(t, repo+":2")
+
+	// builder ls and emulation status take the same TLS flags; without
+	// them the TLS builder is unreachable, and ls says why.
+	r = e.Run(t, append([]string{"builder", "ls"}, tlsFlags...)...)
+	if r.ExitCode != 0 || !regexp.MustCompile(`(?m)^`+addr+` +ok +linux/amd64`).MatchString(r.Stdout) {
+		t.Errorf("builder ls with TLS exited %d:\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	r = e.Run(t, "builder", "ls", "--builder", addr)
+	if r.ExitCode != 0 || !regexp.MustCompile(`(?m)^`+addr+` +unreachable +- \(.*`+addr).MatchString(r.Stdout) {
+		t.Errorf("builder ls without TLS exited %d:\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+	}
+	r = e.Run(t, append([]string{"emulation", "status"}, tlsFlags...)...)
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, "builder "+addr+" runs: linux/amd64") {
+		t.Errorf("emulation status with TLS exited %d:\n%s%s", r.ExitCode, r.Stdout, r.Stderr)
+	}
 }
 
 func freeAddr(t *testing.T) string {

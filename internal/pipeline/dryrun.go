@@ -13,8 +13,10 @@ import (
 
 // DryRun prints the plan: platforms, arch tags, the builder of each (the
 // node that answered first, among several for a platform) and whether it
-// is native or emulated there. It reads the builders' platforms
-// when they answer and touches nothing else.
+// is native or emulated there. It reads the builders' platforms when they
+// answer and touches nothing else: it never starts mab's own buildkitd.
+// When a builder does not answer, the plan is printed with the modes
+// unknown and the error says which builder: a build would fail there.
 func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	return Runner{}.DryRun(ctx, p, w)
 }
@@ -32,7 +34,7 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "publish:   %s\n", p.publishing())
 	fmt.Fprintf(w, "context:   %s\ndockerfile: %s\n\n", p.ContextDir, strings.TrimSuffix(p.DockerfileDir, "/")+"/"+p.DockerfileName)
-	nodes, err := r.route(ctx, p, w)
+	nodes, err := r.route(builder.WithoutStarting(ctx), p, w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLATFORM\tARCH TAG\tBUILDER\tMODE")
 	if err != nil {
@@ -48,8 +50,7 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\tunknown\n", platform.Format(t.Platform), p.archTagOf(t), b)
 		}
 		tw.Flush()
-		fmt.Fprintf(w, "\nbuilders not reached: %s\n", firstLine(err))
-		return nil
+		return fmt.Errorf("dry run: the plan above is not buildable now, its builders did not answer: %w", err)
 	}
 	defer func() {
 		for _, n := range nodes {

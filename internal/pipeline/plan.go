@@ -576,6 +576,26 @@ func (p *Plan) hostTarget() int {
 	return -1
 }
 
+// ResolveBuildArgs gives each --build-arg KEY without a value the value
+// of KEY in the environment (lookup is os.LookupEnv), as docker build
+// does: a KEY the environment does not set is dropped, and returned in
+// dropped, so that the build's ARG default applies. KEY=VALUE is kept as
+// it is; so is KEY set to the empty string.
+func ResolveBuildArgs(args []string, lookup func(string) (string, bool)) (resolved, dropped []string) {
+	for _, a := range args {
+		if a == "" || strings.Contains(a, "=") {
+			resolved = append(resolved, a)
+			continue
+		}
+		if v, ok := lookup(a); ok {
+			resolved = append(resolved, a+"="+v)
+		} else {
+			dropped = append(dropped, a)
+		}
+	}
+	return resolved, dropped
+}
+
 func parseBuildArgs(args []string, getenv func(string) string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, a := range args {

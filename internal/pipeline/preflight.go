@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
 	"github.com/mab-build/mab/internal/platform"
+	"github.com/mab-build/mab/merge"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -241,4 +243,20 @@ func checkEmulation(ctx context.Context, bk Builder, targets []Target) error {
 	}
 	broken.Broken = strings.Join(why, "; ")
 	return broken
+}
+
+// checkRegistries connects to the registry of every tag before anything is
+// built, with every scope the publication will need, on the client that
+// publishes (so each registry is still authenticated once): an unreachable
+// registry, refused credentials, or one that speaks plain HTTP only and was
+// not named with --insecure-registry fail here, not after the build.
+func checkRegistries(ctx context.Context, p *Plan, client *merge.Client) error {
+	var repos []name.Repository
+	for _, t := range p.Tags {
+		repos = append(repos, t.Context())
+	}
+	if err := client.Authorize(ctx, repos, nil); err != nil {
+		return fmt.Errorf("%s, nothing built: %w", p.untouched(), err)
+	}
+	return nil
 }

@@ -126,6 +126,10 @@ func (r Runner) publish(ctx context.Context, p *Plan, client *merge.Client, outc
 	for i, o := range outcomes {
 		sources[i] = merge.Source{Ref: p.Final.Context().Digest(o.Digest)}
 	}
+	// Every registry once, with every scope the stages below need.
+	if err := client.Authorize(ctx, append([]name.Repository{p.Final.Context()}, otherRepositories(p)...), nil); err != nil {
+		return fmt.Errorf("%s left unchanged: %w", p.Final, err)
+	}
 	prev, err := client.Snapshot(ctx, p.Final)
 	if err != nil {
 		return fmt.Errorf("%s left unchanged: %w", p.Final, err)

@@ -228,6 +228,11 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 	if p.Output != nil {
 		return r.runOutput(ctx, p, nodes, res, stderr)
 	}
+	client := r.registry(p)
+	if err := checkRegistries(ctx, p, client); err != nil {
+		return false, err
+	}
+
 	disp, err := builder.NewDisplay(ctx, stderr, p.Progress)
 	if err != nil {
 		return false, fmt.Errorf("starting progress display: %w", err)
@@ -249,7 +254,6 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 	res.Stage = StageBuilt
 	r.report(StageBuilt)
 
-	client := r.registry(p)
 	if err = describe(ctx, p, client, res.Platforms); err == nil {
 		if p.NoMerge {
 			err = r.pushed(ctx, p, client, disp, res)
