@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,12 +48,14 @@ func TestCIExamplesRunTheMatrixCommands(t *testing.T) {
 	for _, file := range []string{githubWorkflow, gitlabPipeline} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			var scripts []string
+			var got [][]string
 			if file == githubWorkflow {
 				scripts = githubScripts(t, readCIFile(t, file))
+				got = githubActionCommands(t, readCIFile(t, file))
 			} else {
 				scripts = gitlabScripts(t, readCIFile(t, file))
 			}
-			got := mabCommands(t, scripts)
+			got = append(got, mabCommands(t, scripts)...)
 			for _, cmd := range got {
 				if !slices.ContainsFunc(want, func(w []string) bool { return slices.Equal(w, cmd) }) {
 					t.Errorf("mab %s: not a command the matrix test runs; those are:\n%s", strings.Join(cmd, " "), formatCommands(want))
@@ -79,6 +82,7 @@ func formatCommands(cmds [][]string) string {
 type githubStep struct {
 	Uses string            `yaml:"uses"`
 	Env  map[string]string `yaml:"env"`
+	With map[string]string `yaml:"with"`
 }
 
 func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
@@ -114,15 +118,15 @@ func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
 			if s.Uses != "" {
 				out = append(out, strings.Split(s.Uses, "@")[0])
 			}
-			if s.Env["BUILDER"] != "" && s.Env["BUILDER"] != "buildx://${{ steps.buildx.outputs.name }}" {
-				t.Errorf("BUILDER = %q, want the name docker/setup-buildx-action gave: buildx://${{ steps.buildx.outputs.name }}", s.Env["BUILDER"])
+			if b := s.With["builder"]; strings.HasPrefix(s.Uses, "mab-build/mab@") && s.With["command"] != "merge" && b != "buildx://${{ steps.buildx.outputs.name }}" {
+				t.Errorf("builder: %q, want the name docker/setup-buildx-action gave: buildx://${{ steps.buildx.outputs.name }}", b)
 			}
 		}
 		return out
 	}
 	for job, want := range map[string][]string{
-		"build": {"actions/checkout", "actions/setup-go", "docker/metadata-action", "docker/login-action", "docker/setup-buildx-action", "actions/upload-artifact"},
-		"merge": {"actions/setup-go", "actions/download-artifact", "docker/metadata-action", "docker/login-action"},
+		"build": {"actions/checkout", "docker/metadata-action", "docker/login-action", "docker/setup-buildx-action", "mab-build/mab", "actions/upload-artifact"},
+		"merge": {"actions/download-artifact", "docker/metadata-action", "docker/login-action", "mab-build/mab"},
 	} {
 		if got := uses(wf.Jobs[job].Steps); !slices.Equal(got, want) {
 			t.Errorf("job %s uses %v, want %v", job, got, want)
@@ -439,7 +443,7 @@ func mabCommands(t *testing.T, scripts []string) [][]string {
 			out = append(out, args)
 		}
 	}
-	if len(out) > 0 && !(regexp.MustCompile(`tags\+?=\(-t "`).MatchString(all) && strings.Contains(all, `from+=(--from-metadata "$f")`)) {
+	if strings.Contains(all, "${tags[@]}") && !(regexp.MustCompile(`tags\+?=\(-t "`).MatchString(all) && strings.Contains(all, `from+=(--from-metadata "$f")`)) {
 		t.Errorf("the scripts do not fill tags with -t TAG and from with --from-metadata FILE:\n%s", all)
 	}
 	return out
@@ -493,4 +497,115 @@ func shellWords(line string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// githubActionExprs are the expressions of the workflow's mab-build/mab
+// steps, as the variables the matrix commands are written with (see
+// ciExampleJob); TAG and FILE stand for the tags and the metadata files of
+// the merge, as in mabCommands.
+var githubActionExprs = map[string]string{
+	"${{ matrix.platform }}": "$PLATFORM",
+	"${{ env.REGISTRY_IMAGE }}:${{ steps.meta.outputs.version }}": "$REGISTRY_IMAGE:$VERSION",
+	"${{ runner.temp }}/metadata/${{ matrix.arch }}.json":         "$METADATA",
+	"buildx://${{ steps.buildx.outputs.name }}":                   "$BUILDER",
+	"${{ steps.meta.outputs.tags }}":                              "TAG",
+	"${{ runner.temp }}/metadata/*.json":                          "FILE",
+}
+
+// githubActionCommands are the mab commands that the workflow's
+// mab-build/mab steps run: action.yml's own mab step, run with the step's
+// inputs (and action.yml's defaults) and a mab that records its
+// arguments.
+func githubActionCommands(t *testing.T, workflow []byte) [][]string {
+	t.Helper()
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []githubStep `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(workflow, &wf); err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs map[string]struct {
+			Default string `yaml:"default"`
+		} `yaml:"inputs"`
+		Runs struct {
+			Steps []struct {
+				ID  string            `yaml:"id"`
+				Env map[string]string `yaml:"env"`
+				Run string            `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"runs"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, "action.yml"), &action); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(action.Runs.Steps, func(s struct {
+		ID  string            `yaml:"id"`
+		Env map[string]string `yaml:"env"`
+		Run string            `yaml:"run"`
+	}) bool {
+		return s.ID == "mab"
+	})
+	if i < 0 {
+		t.Fatal("action.yml has no step with id mab")
+	}
+	step := action.Runs.Steps[i]
+	dir := t.TempDir()
+	recorder := filepath.Join(dir, "mab")
+	if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\0' \"$@\" > \"$MAB_RECORD\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, name := range slices.Sorted(maps.Keys(wf.Jobs)) {
+		for _, s := range wf.Jobs[name].Steps {
+			if !strings.HasPrefix(s.Uses, "mab-build/mab@") {
+				continue
+			}
+			for k := range s.With {
+				if _, ok := action.Inputs[k]; !ok {
+					t.Errorf("job %s: mab-build/mab has no input %q", name, k)
+				}
+			}
+			work, record := t.TempDir(), filepath.Join(dir, "args")
+			if err := os.WriteFile(filepath.Join(work, "FILE"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"MAB_RECORD=" + record, "RUNNER_TEMP=" + t.TempDir(), "GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_JOB=" + name}
+			for k, v := range step.Env {
+				if k == "MAB" {
+					env = append(env, "MAB="+recorder)
+					continue
+				}
+				input, ok := strings.CutPrefix(v, "${{ inputs.")
+				input, ok2 := strings.CutSuffix(input, " }}")
+				if !ok || !ok2 {
+					t.Fatalf("action.yml's mab step: env %s: %q is not an input", k, v)
+				}
+				value, given := s.With[input]
+				if !given {
+					value = action.Inputs[input].Default
+				}
+				if strings.Contains(value, "${{") {
+					if value = githubActionExprs[value]; value == "" {
+						t.Fatalf("job %s: input %s: %q is none of the expressions the matrix commands stand for", name, input, s.With[input])
+					}
+				}
+				env = append(env, k+"="+value)
+			}
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.Run)
+			cmd.Dir = work
+			cmd.Env = append(os.Environ(), env...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("job %s: action.yml's mab step: %v\n%s", name, err, b)
+			}
+			args, err := os.ReadFile(record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.Split(strings.TrimSuffix(string(args), "\x00"), "\x00"))
+		}
+	}
+	return out
 }
