@@ -609,3 +609,128 @@ func githubActionCommands(t *testing.T, workflow []byte) [][]string {
 	}
 	return out
 }
+
+// TestActionPassesActionlint: actionlint checks the example workflow
+// against action.yml's inputs when the action is local (uses: ./), so the
+// check runs on a copy of both laid out as a repository; shellcheck, when
+// installed, checks the action's scripts.
+func TestActionPassesActionlint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped by -short")
+	}
+	actionlint := testenv.Actionlint(t)
+	lint := func(workflow string) (string, error) {
+		dir := t.TempDir()
+		wfDir := filepath.Join(dir, ".github", "workflows")
+		if err := os.MkdirAll(wfDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "action.yml"), readCIFile(t, "action.yml"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wfDir, "build.yml"), []byte(workflow), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// actionlint finds the repository, and so ./action.yml, by .git.
+		if out, err := exec.Command("git", "init", "-q", dir).CombinedOutput(); err != nil {
+			t.Fatalf("git init: %v\n%s", err, out)
+		}
+		cmd := exec.Command(actionlint, "-no-color", filepath.Join(".github", "workflows", "build.yml"))
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	wf := string(readCIFile(t, githubWorkflow))
+	if strings.Count(wf, "uses: mab-build/mab@") != 2 {
+		t.Fatalf("%s does not use mab-build/mab twice", githubWorkflow)
+	}
+	local := regexp.MustCompile(`uses: mab-build/mab@\S+`).ReplaceAllString(wf, "uses: ./")
+	if out, err := lint(local); err != nil || out != "" {
+		t.Errorf("actionlint on the example with the local action: %v\n%s", err, out)
+	}
+	// It checks the inputs against action.yml: a misspelt one is found.
+	if out, err := lint(strings.Replace(local, "platforms:", "platfoms:", 1)); err == nil || !strings.Contains(out, "platfoms") {
+		t.Errorf("actionlint accepted the input platfoms (%v): %s", err, out)
+	}
+
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		t.Log("shellcheck is not on PATH: the scripts of action.yml and ci/gitlab/mab.yml were not checked by it")
+		return
+	}
+	for id, script := range actionScripts(t, repoRootOf(t)) {
+		cmd := exec.Command("shellcheck", "-s", "bash", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck on action.yml's %s step: %v\n%s", id, err, out)
+		}
+	}
+	var tpl map[string]struct {
+		BeforeScript []string `yaml:"before_script"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, gitlabTemplate), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("shellcheck", "-s", "sh", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(tpl[".mab"].BeforeScript, "\n"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck on %s's before_script: %v\n%s", gitlabTemplate, err, out)
+	}
+}
+
+// gitlabTemplate is mab's GitLab CI template, for include:.
+const gitlabTemplate = "ci/gitlab/mab.yml"
+
+// TestGitLabTemplateMatchesGitLabSchema: the template is a valid
+// .gitlab-ci.yml of its own and, as the job that extends it becomes (the
+// schema does not look into hidden jobs), a valid job; the example
+// includes it and extends its job.
+func TestGitLabTemplateMatchesGitLabSchema(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped by -short")
+	}
+	schema := gitlabSchema(t)
+	tplYAML := string(readCIFile(t, gitlabTemplate))
+	if err := schema.Validate(yamlAsJSON(t, []byte(tplYAML))); err != nil {
+		t.Errorf("%s does not match GitLab's schema:\n%v", gitlabTemplate, err)
+	}
+	asJob := func(y string) string {
+		return strings.Replace(y, "\n.mab:\n", "\nmab:\n  script:\n    - mab version\n", 1)
+	}
+	if !strings.Contains(tplYAML, "\n.mab:\n") {
+		t.Fatalf("%s has no hidden job .mab", gitlabTemplate)
+	}
+	if err := schema.Validate(yamlAsJSON(t, []byte(asJob(tplYAML)))); err != nil {
+		t.Errorf("%s's .mab as a job does not match GitLab's schema:\n%v", gitlabTemplate, err)
+	}
+	// The schema refuses what GitLab refuses: before_script as a mapping.
+	bad := strings.Replace(asJob(tplYAML), "  before_script:\n", "  before_script:\n    install: x\n  unused:\n", 1)
+	if err := schema.Validate(yamlAsJSON(t, []byte(bad))); err == nil {
+		t.Error("the schema accepted before_script: {install: x}")
+	}
+	var tpl map[string]any
+	if err := yaml.Unmarshal(readCIFile(t, gitlabTemplate), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	for k := range tpl {
+		if k != "variables" && !strings.HasPrefix(k, ".") {
+			t.Errorf("%s defines %q: a template for include: defines only hidden jobs and variables, or every pipeline that includes it runs that job", gitlabTemplate, k)
+		}
+	}
+	var ex struct {
+		Include []struct {
+			Remote string `yaml:"remote"`
+		} `yaml:"include"`
+		Build struct {
+			Extends string `yaml:"extends"`
+		} `yaml:"build"`
+		Merge struct {
+			Extends string `yaml:"extends"`
+		} `yaml:"merge"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, gitlabPipeline), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Include) != 1 || !strings.HasSuffix(ex.Include[0].Remote, "/"+gitlabTemplate) || ex.Build.Extends != ".mab" || ex.Merge.Extends != ".mab" {
+		t.Errorf("%s: include %+v, build extends %q, merge extends %q; want the template included and .mab extended by both", gitlabPipeline, ex.Include, ex.Build.Extends, ex.Merge.Extends)
+	}
+}
