@@ -6,9 +6,22 @@ REGISTRY = $$MAB_TEST_REGISTRY
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build unit test e2e-up e2e-down demo bench lint clean
+.PHONY: release
 
-build: ## build bin/mab
-	$(GO) build -o bin/mab ./cmd/mab
+# What `mab version` says: git's description of the tree (-dirty when
+# modified), the commit, and the build time. go build stamps vcs.* into the
+# build info too (-buildvcs=true), which `go version -m bin/mab` shows; it
+# cannot in a `git worktree`, where the linked values still stamp.
+MAB_VERSION = $$(git describe --tags --always --dirty)
+MAB_COMMIT = $$(git rev-parse HEAD)
+MAB_DATE = $$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+build: ## build bin/mab, stamped with its version and commit
+	$(GO) build -buildvcs=true -ldflags "-X main.version=$(MAB_VERSION) -X main.commit=$(MAB_COMMIT) -X main.date=$(MAB_DATE)" -o bin/mab ./cmd/mab
+
+release: ## dist/: static binaries for 7 platforms, one archive each, checksums.txt and an SPDX SBOM
+	rm -rf dist
+	$(GO) run ./internal/release -o dist
 
 unit: ## the unit suite: no daemon, no root
 	$(GO) test -short ./...

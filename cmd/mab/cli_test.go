@@ -95,7 +95,7 @@ func TestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out, "mab ") || !strings.Contains(out, "buildkit client v0.") {
+	if !strings.HasPrefix(out, "mab: ") || !strings.Contains(out, "buildkit:  v0.") {
 		t.Errorf("version output %q", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,12 +48,14 @@ func TestCIExamplesRunTheMatrixCommands(t *testing.T) {
 	for _, file := range []string{githubWorkflow, gitlabPipeline} {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			var scripts []string
+			var got [][]string
 			if file == githubWorkflow {
 				scripts = githubScripts(t, readCIFile(t, file))
+				got = githubActionCommands(t, readCIFile(t, file))
 			} else {
 				scripts = gitlabScripts(t, readCIFile(t, file))
 			}
-			got := mabCommands(t, scripts)
+			got = append(got, mabCommands(t, scripts)...)
 			for _, cmd := range got {
 				if !slices.ContainsFunc(want, func(w []string) bool { return slices.Equal(w, cmd) }) {
 					t.Errorf("mab %s: not a command the matrix test runs; those are:\n%s", strings.Join(cmd, " "), formatCommands(want))
@@ -79,6 +82,7 @@ func formatCommands(cmds [][]string) string {
 type githubStep struct {
 	Uses string            `yaml:"uses"`
 	Env  map[string]string `yaml:"env"`
+	With map[string]string `yaml:"with"`
 }
 
 func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
@@ -114,15 +118,15 @@ func TestGitHubWorkflowIsTheMatrixFlow(t *testing.T) {
 			if s.Uses != "" {
 				out = append(out, strings.Split(s.Uses, "@")[0])
 			}
-			if s.Env["BUILDER"] != "" && s.Env["BUILDER"] != "buildx://${{ steps.buildx.outputs.name }}" {
-				t.Errorf("BUILDER = %q, want the name docker/setup-buildx-action gave: buildx://${{ steps.buildx.outputs.name }}", s.Env["BUILDER"])
+			if b := s.With["builder"]; strings.HasPrefix(s.Uses, "mab-build/mab@") && s.With["command"] != "merge" && b != "buildx://${{ steps.buildx.outputs.name }}" {
+				t.Errorf("builder: %q, want the name docker/setup-buildx-action gave: buildx://${{ steps.buildx.outputs.name }}", b)
 			}
 		}
 		return out
 	}
 	for job, want := range map[string][]string{
-		"build": {"actions/checkout", "actions/setup-go", "docker/metadata-action", "docker/login-action", "docker/setup-buildx-action", "actions/upload-artifact"},
-		"merge": {"actions/setup-go", "actions/download-artifact", "docker/metadata-action", "docker/login-action"},
+		"build": {"actions/checkout", "docker/metadata-action", "docker/login-action", "docker/setup-buildx-action", "mab-build/mab", "actions/upload-artifact"},
+		"merge": {"actions/download-artifact", "docker/metadata-action", "docker/login-action", "mab-build/mab"},
 	} {
 		if got := uses(wf.Jobs[job].Steps); !slices.Equal(got, want) {
 			t.Errorf("job %s uses %v, want %v", job, got, want)
@@ -439,7 +443,7 @@ func mabCommands(t *testing.T, scripts []string) [][]string {
 			out = append(out, args)
 		}
 	}
-	if len(out) > 0 && !(regexp.MustCompile(`tags\+?=\(-t "`).MatchString(all) && strings.Contains(all, `from+=(--from-metadata "$f")`)) {
+	if strings.Contains(all, "${tags[@]}") && !(regexp.MustCompile(`tags\+?=\(-t "`).MatchString(all) && strings.Contains(all, `from+=(--from-metadata "$f")`)) {
 		t.Errorf("the scripts do not fill tags with -t TAG and from with --from-metadata FILE:\n%s", all)
 	}
 	return out
@@ -493,4 +497,240 @@ func shellWords(line string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// githubActionExprs are the expressions of the workflow's mab-build/mab
+// steps, as the variables the matrix commands are written with (see
+// ciExampleJob); TAG and FILE stand for the tags and the metadata files of
+// the merge, as in mabCommands.
+var githubActionExprs = map[string]string{
+	"${{ matrix.platform }}": "$PLATFORM",
+	"${{ env.REGISTRY_IMAGE }}:${{ steps.meta.outputs.version }}": "$REGISTRY_IMAGE:$VERSION",
+	"${{ runner.temp }}/metadata/${{ matrix.arch }}.json":         "$METADATA",
+	"buildx://${{ steps.buildx.outputs.name }}":                   "$BUILDER",
+	"${{ steps.meta.outputs.tags }}":                              "TAG",
+	"${{ runner.temp }}/metadata/*.json":                          "FILE",
+}
+
+// githubActionCommands are the mab commands that the workflow's
+// mab-build/mab steps run: action.yml's own mab step, run with the step's
+// inputs (and action.yml's defaults) and a mab that records its
+// arguments.
+func githubActionCommands(t *testing.T, workflow []byte) [][]string {
+	t.Helper()
+	var wf struct {
+		Jobs map[string]struct {
+			Steps []githubStep `yaml:"steps"`
+		} `yaml:"jobs"`
+	}
+	if err := yaml.Unmarshal(workflow, &wf); err != nil {
+		t.Fatal(err)
+	}
+	var action struct {
+		Inputs map[string]struct {
+			Default string `yaml:"default"`
+		} `yaml:"inputs"`
+		Runs struct {
+			Steps []struct {
+				ID  string            `yaml:"id"`
+				Env map[string]string `yaml:"env"`
+				Run string            `yaml:"run"`
+			} `yaml:"steps"`
+		} `yaml:"runs"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, "action.yml"), &action); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(action.Runs.Steps, func(s struct {
+		ID  string            `yaml:"id"`
+		Env map[string]string `yaml:"env"`
+		Run string            `yaml:"run"`
+	}) bool {
+		return s.ID == "mab"
+	})
+	if i < 0 {
+		t.Fatal("action.yml has no step with id mab")
+	}
+	step := action.Runs.Steps[i]
+	dir := t.TempDir()
+	recorder := filepath.Join(dir, "mab")
+	if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\0' \"$@\" > \"$MAB_RECORD\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for _, name := range slices.Sorted(maps.Keys(wf.Jobs)) {
+		for _, s := range wf.Jobs[name].Steps {
+			if !strings.HasPrefix(s.Uses, "mab-build/mab@") {
+				continue
+			}
+			for k := range s.With {
+				if _, ok := action.Inputs[k]; !ok {
+					t.Errorf("job %s: mab-build/mab has no input %q", name, k)
+				}
+			}
+			work, record := t.TempDir(), filepath.Join(dir, "args")
+			if err := os.WriteFile(filepath.Join(work, "FILE"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := []string{"MAB_RECORD=" + record, "RUNNER_TEMP=" + t.TempDir(), "GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_JOB=" + name}
+			for k, v := range step.Env {
+				if k == "MAB" {
+					env = append(env, "MAB="+recorder)
+					continue
+				}
+				input, ok := strings.CutPrefix(v, "${{ inputs.")
+				input, ok2 := strings.CutSuffix(input, " }}")
+				if !ok || !ok2 {
+					t.Fatalf("action.yml's mab step: env %s: %q is not an input", k, v)
+				}
+				value, given := s.With[input]
+				if !given {
+					value = action.Inputs[input].Default
+				}
+				if strings.Contains(value, "${{") {
+					if value = githubActionExprs[value]; value == "" {
+						t.Fatalf("job %s: input %s: %q is none of the expressions the matrix commands stand for", name, input, s.With[input])
+					}
+				}
+				env = append(env, k+"="+value)
+			}
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.Run)
+			cmd.Dir = work
+			cmd.Env = append(os.Environ(), env...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("job %s: action.yml's mab step: %v\n%s", name, err, b)
+			}
+			args, err := os.ReadFile(record)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.Split(strings.TrimSuffix(string(args), "\x00"), "\x00"))
+		}
+	}
+	return out
+}
+
+// TestActionPassesActionlint: actionlint checks the example workflow
+// against action.yml's inputs when the action is local (uses: ./), so the
+// check runs on a copy of both laid out as a repository; shellcheck, when
+// installed, checks the action's scripts.
+func TestActionPassesActionlint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped by -short")
+	}
+	actionlint := testenv.Actionlint(t)
+	lint := func(workflow string) (string, error) {
+		dir := t.TempDir()
+		wfDir := filepath.Join(dir, ".github", "workflows")
+		if err := os.MkdirAll(wfDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "action.yml"), readCIFile(t, "action.yml"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(wfDir, "build.yml"), []byte(workflow), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// actionlint finds the repository, and so ./action.yml, by .git.
+		if out, err := exec.Command("git", "init", "-q", dir).CombinedOutput(); err != nil {
+			t.Fatalf("git init: %v\n%s", err, out)
+		}
+		cmd := exec.Command(actionlint, "-no-color", filepath.Join(".github", "workflows", "build.yml"))
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	wf := string(readCIFile(t, githubWorkflow))
+	if strings.Count(wf, "uses: mab-build/mab@") != 2 {
+		t.Fatalf("%s does not use mab-build/mab twice", githubWorkflow)
+	}
+	local := regexp.MustCompile(`uses: mab-build/mab@\S+`).ReplaceAllString(wf, "uses: ./")
+	if out, err := lint(local); err != nil || out != "" {
+		t.Errorf("actionlint on the example with the local action: %v\n%s", err, out)
+	}
+	// It checks the inputs against action.yml: a misspelt one is found.
+	if out, err := lint(strings.Replace(local, "platforms:", "platfoms:", 1)); err == nil || !strings.Contains(out, "platfoms") {
+		t.Errorf("actionlint accepted the input platfoms (%v): %s", err, out)
+	}
+
+	if _, err := exec.LookPath("shellcheck"); err != nil {
+		t.Log("shellcheck is not on PATH: the scripts of action.yml and ci/gitlab/mab.yml were not checked by it")
+		return
+	}
+	for id, script := range actionScripts(t, repoRootOf(t)) {
+		cmd := exec.Command("shellcheck", "-s", "bash", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("shellcheck on action.yml's %s step: %v\n%s", id, err, out)
+		}
+	}
+	var tpl map[string]struct {
+		BeforeScript []string `yaml:"before_script"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, gitlabTemplate), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("shellcheck", "-s", "sh", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(tpl[".mab"].BeforeScript, "\n"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("shellcheck on %s's before_script: %v\n%s", gitlabTemplate, err, out)
+	}
+}
+
+// gitlabTemplate is mab's GitLab CI template, for include:.
+const gitlabTemplate = "ci/gitlab/mab.yml"
+
+// TestGitLabTemplateMatchesGitLabSchema: the template is a valid
+// .gitlab-ci.yml of its own and, as the job that extends it becomes (the
+// schema does not look into hidden jobs), a valid job; the example
+// includes it and extends its job.
+func TestGitLabTemplateMatchesGitLabSchema(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped by -short")
+	}
+	schema := gitlabSchema(t)
+	tplYAML := string(readCIFile(t, gitlabTemplate))
+	if err := schema.Validate(yamlAsJSON(t, []byte(tplYAML))); err != nil {
+		t.Errorf("%s does not match GitLab's schema:\n%v", gitlabTemplate, err)
+	}
+	asJob := func(y string) string {
+		return strings.Replace(y, "\n.mab:\n", "\nmab:\n  script:\n    - mab version\n", 1)
+	}
+	if !strings.Contains(tplYAML, "\n.mab:\n") {
+		t.Fatalf("%s has no hidden job .mab", gitlabTemplate)
+	}
+	if err := schema.Validate(yamlAsJSON(t, []byte(asJob(tplYAML)))); err != nil {
+		t.Errorf("%s's .mab as a job does not match GitLab's schema:\n%v", gitlabTemplate, err)
+	}
+	// The schema refuses what GitLab refuses: before_script as a mapping.
+	bad := strings.Replace(asJob(tplYAML), "  before_script:\n", "  before_script:\n    install: x\n  unused:\n", 1)
+	if err := schema.Validate(yamlAsJSON(t, []byte(bad))); err == nil {
+		t.Error("the schema accepted before_script: {install: x}")
+	}
+	var tpl map[string]any
+	if err := yaml.Unmarshal(readCIFile(t, gitlabTemplate), &tpl); err != nil {
+		t.Fatal(err)
+	}
+	for k := range tpl {
+		if k != "variables" && !strings.HasPrefix(k, ".") {
+			t.Errorf("%s defines %q: a template for include: defines only hidden jobs and variables, or every pipeline that includes it runs that job", gitlabTemplate, k)
+		}
+	}
+	var ex struct {
+		Include []struct {
+			Remote string `yaml:"remote"`
+		} `yaml:"include"`
+		Build struct {
+			Extends string `yaml:"extends"`
+		} `yaml:"build"`
+		Merge struct {
+			Extends string `yaml:"extends"`
+		} `yaml:"merge"`
+	}
+	if err := yaml.Unmarshal(readCIFile(t, gitlabPipeline), &ex); err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Include) != 1 || !strings.HasSuffix(ex.Include[0].Remote, "/"+gitlabTemplate) || ex.Build.Extends != ".mab" || ex.Merge.Extends != ".mab" {
+		t.Errorf("%s: include %+v, build extends %q, merge extends %q; want the template included and .mab extended by both", gitlabPipeline, ex.Include, ex.Build.Extends, ex.Merge.Extends)
+	}
 }
