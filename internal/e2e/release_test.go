@@ -112,7 +112,7 @@ func TestRelease(t *testing.T) {
 		t.Run(p.platform, func(t *testing.T) {
 			dir := t.TempDir()
 			top := strings.TrimSuffix(p.archive, ".tar.gz")
-			files := untar(t, filepath.Join(dist, p.archive), dir)
+			files := untarGz(t, filepath.Join(dist, p.archive), dir)
 			if want := []string{top + "/", top + "/LICENSE", top + "/README.md", top + "/mab"}; !slices.Equal(files, want) {
 				t.Errorf("%s holds %v, want %v", p.archive, files, want)
 			}
@@ -182,7 +182,7 @@ func assertStaticELF(t *testing.T, bin string, machine elf.Machine) {
 }
 
 // untar extracts a tar.gz into dir and returns its entry names, sorted.
-func untar(t *testing.T, archive, dir string) []string {
+func untarGz(t *testing.T, archive, dir string) []string {
 	t.Helper()
 	f, err := os.Open(archive)
 	if err != nil {
