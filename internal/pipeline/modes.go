@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mab-build/mab/builder"
@@ -85,9 +86,11 @@ func printEmulationHint(w io.Writer, outcomes []Outcome) {
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].step.Duration > all[j].step.Duration })
 	fmt.Fprintf(w, "hint: %s of RUN steps ran under QEMU emulation; the slowest:\n", total.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range all[:min(hintSteps, len(all))] {
-		fmt.Fprintf(w, "  %s  %s  %s  %s\n", s.step.Duration.Round(100*time.Millisecond), s.plat, stepPlace(s.step), stepText(s.step.Name))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.step.Duration.Round(100*time.Millisecond), s.plat, stepPlace(s.step), stepText(s.step.Name))
 	}
+	tw.Flush()
 	fmt.Fprintln(w, "  A stage `FROM --platform=$BUILDPLATFORM` runs its RUN steps natively; cross-compile there for TARGETOS/TARGETARCH and copy the result into the target's stage: see examples/go-cross")
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -182,11 +183,15 @@ func metadata(r *Result, runErr error) Metadata {
 // a reader sees the old file or the new one, never half of one, and a
 // symbolic link at path is replaced, not followed.
 func writeMetadata(path string, r *Result, runErr error) error {
-	b, err := json.MarshalIndent(metadata(r, runErr), "", "  ")
-	if err != nil {
+	// Not HTML-escaped: step names keep their "&&" and ">" readable.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(metadata(r, runErr)); err != nil {
 		return err
 	}
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if err := writeAtomic(path, b.Bytes()); err != nil {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil
