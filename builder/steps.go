@@ -135,7 +135,7 @@ func sourceLine(src *pb.Source, dgst digest.Digest) (string, int) {
 		if int(l.SourceIndex) >= len(src.Infos) || len(l.Ranges) == 0 {
 			continue
 		}
-		return src.Infos[l.SourceIndex].Filename, int(l.Ranges[0].Start.Line)
+		return src.Infos[l.SourceIndex].GetFilename(), int(l.Ranges[0].GetStart().GetLine())
 	}
 	return "", 0
 }

@@ -300,7 +300,7 @@ func TestDryRunShowsRoutingAndModesAndPushesNothing(t *testing.T) {
 	if want := strings.Join([]string{
 		"linux/amd64", w.host + "/app:1.4-amd64", "fake://default", "native",
 		"linux/arm64", w.host + "/app:1.4-arm64", "fake://arm", "native",
-		"linux/arm/v7", w.host + "/app:1.4-armv7", "fake://default", "emulated",
+		"linux/arm/v7", w.host + "/app:1.4-armv7", "fake://default", "cross", "or", "emulated",
 		"linux/s390x", w.host + "/app:1.4-s390x", "fake://default", "unsupported:",
 	}, " "); !strings.Contains(rows, want) {
 		t.Errorf("dry run rows, in --platform order, want %q:\n%s", want, out.String())
