@@ -19,6 +19,7 @@ import (
 const (
 	realProjectModule  = "github.com/mccutchen/go-httpbin/v2"
 	realProjectVersion = "v2.26.0"
+	realProjectFolder  = "go-httpbin-" + realProjectVersion // under .cache/realproject
 )
 
 // realProjectSample alternates which tool goes first from one sample
@@ -118,7 +119,7 @@ func timedRun(b *testing.B, env []string, name string, args ...string) {
 func realProjectSource(b *testing.B, e testenv.Env) string {
 	b.Helper()
 	parent := filepath.Join(e.Root, ".cache", "realproject")
-	dest := filepath.Join(parent, filepath.Base(realProjectModule)+"-"+realProjectVersion)
+	dest := filepath.Join(parent, realProjectFolder)
 	if _, err := os.Stat(filepath.Join(dest, "go.mod")); err == nil {
 		return dest
 	}
