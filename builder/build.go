@@ -90,7 +90,9 @@ type Result struct {
 	// pushes by tag. BuildKit's image exporter pushes by digest only.
 	Tagged   bool
 	Duration time.Duration
-	Err      error
+	// Steps are the solve's exec steps (RUN), slowest first.
+	Steps []Step
+	Err   error
 }
 
 // PushesByTag reports whether the builder at addr pushes each image under
@@ -147,7 +149,7 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 	plat := platform.Format(t.Platform)
 	res := Result{Target: t}
 	arch := platform.ArchVariant(t.Platform)
-	resp, err := c.bk.Solve(ctx, nil, bkclient.SolveOpt{
+	resp, steps, err := c.solveDockerfile(ctx, bkclient.SolveOpt{
 		Frontend:              "dockerfile.v0",
 		FrontendAttrs:         c.frontendAttrs(req, t),
 		Exports:               []bkclient.ExportEntry{c.export(req, t)},
@@ -156,6 +158,7 @@ func (c *Client) solve(ctx context.Context, sess *session.Session, req Request, 
 		SharedSession:         sess,
 		SessionPreInitialized: true,
 	}, disp.Solve(plat))
+	res.Steps = steps
 	if err != nil {
 		res.Duration = time.Since(start)
 		res.Err = fmt.Errorf("building %s: %w", plat, authError(err, t.Name))

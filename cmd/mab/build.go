@@ -58,6 +58,13 @@ written only when every platform succeeded and the index passed every
 check; a failed read-back puts the earlier index back. The final digest is
 printed on stdout; progress and the summary go to stderr.
 
+The summary's MODE is decided by what ran, from the build steps BuildKit
+reports: native (the builder runs the platform), cross (it does not, but
+every RUN ran on the builder's own platform, as in a stage FROM
+--platform=$BUILDPLATFORM), emulated (at least one RUN ran under QEMU);
+EMULATED is the time of those RUN steps, and a hint names the slowest
+with their Dockerfile line. --dry-run can only say native or not.
+
 Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
 published (or the --output archive written) but a later step (another
 tag, the arch tags, --load, --metadata-file) failed; 4 the final tag was written and could be neither
@@ -111,6 +118,9 @@ read back.`,
 
   # into the local Docker daemon: the whole index (containerd store) or the arm64 image (classic store)
   mab build --platform linux/amd64,linux/arm64 -t reg/app:1 --load --load-platform linux/arm64 .
+  # which RUN steps ran under QEMU, and for how long
+  mab build --metadata-file build.json --platform linux/amd64,linux/arm64 -t reg/app:1 .
+  jq '.platforms[] | {platform, mode, emulatedSeconds, emulatedSteps}' build.json
 
   # what would happen, without building
   mab build --dry-run --platform linux/amd64,linux/arm64,linux/arm/v7 -t reg/app:1 .`,
@@ -173,13 +183,13 @@ read back.`,
 	f.StringArrayVar(&o.CacheTo, "cache-to", nil, "cache destination, e.g. type=registry,ref=REPO:cache-{arch},mode=max")
 	f.StringVar(&o.Provenance, "provenance", "", "provenance attestation: true, false or mode=min|max (default off)")
 	f.StringVar(&o.SBOM, "sbom", "", "SBOM attestation: true, false or generator=IMAGE (default off)")
-	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result as JSON to this file: stage, digest, tags, per platform ref, digest, arch tag, duration; buildx's containerimage.digest and image.name")
+	f.StringVar(&o.MetadataFile, "metadata-file", "", "write the result as JSON to this file: stage, digest, tags, per platform ref, digest, arch tag, duration, mode, emulated time and steps; buildx's containerimage.digest and image.name")
 	f.BoolVar(&o.Load, "load", false, "load into the Docker daemon ($DOCKER_HOST) under the final tag: the whole index with its containerd image store, else the host's platform (or --load-platform's); says which store it has")
 	f.StringVar(&o.LoadPlatform, "load-platform", "", "the platform --load loads into a daemon with the classic image store (default: the host's)")
 	f.StringVarP(&o.Output, "output", "o", "", "type=oci,dest=FILE[,tar=false]: every platform into one OCI index in an archive (tar=false: a layout folder DEST), nothing pushed; -t optional")
 	f.BoolVar(&o.Force, "force", false, "replace what is at the --output destination")
 	f.IntVar(&o.Parallel, "parallel", 0, "at most this many solves at once (default 0: all)")
-	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (tags, what is published, platforms, arch tags, builders, native or emulated) and stop")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan (tags, what is published, platforms, arch tags, builders, native or not: cross or emulated is decided by what runs) and stop")
 	f.StringArrayVar(&o.Nodes, "node", nil, "send a platform to its own BuildKit: PLATFORM=ENDPOINT[,cacert=FILE,cert=FILE,key=FILE,servername=NAME] (TLS of that tcp:// node; repeat a platform for failover: the first node that answers builds; also $MAB_NODES)")
 	f.StringVar(&o.TLS.CACert, "tlscacert", "", "CA certificate of a tcp:// builder")
 	f.StringVar(&o.TLS.Cert, "tlscert", "", "client certificate for a tcp:// builder")

@@ -35,12 +35,12 @@ func build(ctx context.Context, p *Plan, nodes []*node, progress builder.Progres
 			if err != nil {
 				errs[ni] = fmt.Errorf("builder %s: %w", n.client.Address(), err)
 				for _, i := range n.targets {
-					out[i] = Outcome{Result: builder.Result{Target: builderTarget(p.Targets[i]), Err: err}, Builder: n.client.Address()}
+					out[i] = outcomeOn(builder.Result{Target: builderTarget(p.Targets[i]), Err: err}, n.client.Address(), n.have)
 				}
 				return
 			}
 			for k, i := range n.targets {
-				out[i] = Outcome{Result: results[k], Builder: n.client.Address(), Emulated: !nativeOn(n.have, p.Targets[i].Platform)}
+				out[i] = outcomeOn(results[k], n.client.Address(), n.have)
 			}
 		})
 	}

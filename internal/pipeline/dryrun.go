@@ -13,10 +13,11 @@ import (
 
 // DryRun prints the plan: platforms, arch tags, the builder of each (the
 // node that answered first, among several for a platform) and whether it
-// is native or emulated there. It reads the builders' platforms when they
-// answer and touches nothing else: it never starts mab's own buildkitd.
-// When a builder does not answer, the plan is printed with the modes
-// unknown and the error says which builder: a build would fail there.
+// is native there or not (cross or emulated: decided by what the build
+// runs, see Mode). It reads the builders' platforms when they answer and
+// touches nothing else: it never starts mab's own buildkitd. When a
+// builder does not answer, the plan is printed with the modes unknown and
+// the error says which builder: a build would fail there.
 func DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 	return Runner{}.DryRun(ctx, p, w)
 }
@@ -73,7 +74,9 @@ func (r Runner) DryRun(ctx context.Context, p *Plan, w io.Writer) error {
 				mode = "unsupported: needs `mab emulation install " + t.Platform.Architecture + "`"
 			}
 		case !nativeOn(n.have, t.Platform):
-			mode = "emulated"
+			// Whether a RUN runs under QEMU is known once the frontend
+			// has turned the Dockerfile into steps: the build says.
+			mode = "cross or emulated"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", platform.Format(t.Platform), p.archTagOf(t), n.client.Address(), mode)
 	}

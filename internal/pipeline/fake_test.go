@@ -38,8 +38,13 @@ type fakeBuilder struct {
 	fail map[string]error
 	// down makes Build fail as a whole, as when the session cannot start.
 	down error
-	// took is reported as the duration of a platform's solve.
+	// took is reported as the duration of a platform's solve, and of its
+	// one RUN step.
 	took map[string]time.Duration
+	// cross runs a platform's (platform.Key) RUN step on the builder's
+	// own platform, as a stage FROM --platform=$BUILDPLATFORM does;
+	// otherwise it runs on the target's platform.
+	cross map[string]bool
 
 	mu     sync.Mutex
 	built  []string // platforms built here, platform.Key
@@ -68,6 +73,11 @@ func (f *fakeBuilder) Build(ctx context.Context, req builder.Request, progress b
 		f.built = append(f.built, key)
 		f.mu.Unlock()
 		out[i] = builder.Result{Target: t, Duration: f.took[key]}
+		run := builder.Step{Name: "[2/2] RUN make", Platform: t.Platform, File: "Dockerfile", Line: 2, Ran: true, Duration: f.took[key]}
+		if f.cross[key] && len(f.have) > 0 {
+			run.Platform = f.have[0]
+		}
+		out[i].Steps = []builder.Step{run}
 		done := progress.Step("[" + key + "] fake solve")
 		if err := f.fail[key]; err != nil {
 			out[i].Err = fmt.Errorf("building %s: %w", key, err)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,32 +23,27 @@ func (o Outcome) archTag(none string) string {
 	return none
 }
 
-// printSummary writes one line per platform: status, native or emulated,
-// arch tag ("-" when none was written), digest (or the first line of the error) and duration, and a
-// hint when emulation was much slower than a native build.
+// printSummary writes one line per platform: status, mode (native,
+// cross or emulated: see Mode), the time its exec steps ran under
+// emulation, arch tag ("-" when none was written), digest (or the first
+// line of the error) and duration; then, when steps ran under QEMU, the
+// hint that names the slowest of them (printEmulationHint).
 func printSummary(w io.Writer, outcomes []Outcome) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PLATFORM\tSTATUS\tMODE\tTAG\tDIGEST\tDURATION")
-	var slowestNative, slowestEmulated time.Duration
+	fmt.Fprintln(tw, "PLATFORM\tSTATUS\tMODE\tEMULATED\tTAG\tDIGEST\tDURATION")
 	for _, o := range outcomes {
 		status, dgst := "ok", o.Digest
 		if o.Err != nil {
 			status, dgst = "failed", firstLine(o.Err)
 		}
-		mode := "native"
-		if o.Emulated {
-			mode = "emulated"
-			slowestEmulated = max(slowestEmulated, o.Duration)
-		} else {
-			slowestNative = max(slowestNative, o.Duration)
+		mode := string(o.Mode)
+		if mode == "" {
+			mode = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", platform.Format(o.Target.Platform), status, mode, o.archTag("-"), dgst, o.Duration.Round(100*time.Millisecond))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", platform.Format(o.Target.Platform), status, mode, o.EmulatedTime.Round(100*time.Millisecond), o.archTag("-"), dgst, o.Duration.Round(100*time.Millisecond))
 	}
 	tw.Flush()
-	if slowestNative > 0 && slowestEmulated > 3*slowestNative {
-		fmt.Fprintf(w, "hint: emulated platforms took %.1f× as long as native ones; `FROM --platform=$BUILDPLATFORM` with cross-compilation (TARGETOS, TARGETARCH) avoids emulation, see examples/go-cross\n",
-			float64(slowestEmulated)/float64(slowestNative))
-	}
+	printEmulationHint(w, outcomes)
 }
 
 // Metadata is what --metadata-file holds. It is written when the build
@@ -99,18 +95,35 @@ type Descriptor struct {
 }
 
 // PlatformMetadata is one platform of Metadata. Tag is the arch tag once
-// written ("" when none was); Ref is the pushed image by digest.
+// written ("" when none was); Ref is the pushed image by digest. Mode is
+// native, cross or emulated (see Mode); Emulated says at least one exec
+// step ran under QEMU (Mode is emulated); EmulatedSeconds is the time of
+// the exec steps that ran under QEMU in this build, and EmulatedSteps
+// those steps, slowest first.
 type PlatformMetadata struct {
-	Platform  string  `json:"platform"`
-	Tag       string  `json:"tag"`
-	Ref       string  `json:"ref,omitempty"`
-	Digest    string  `json:"digest,omitempty"`
-	MediaType string  `json:"mediaType,omitempty"`
-	Size      int64   `json:"size,omitempty"`
-	Seconds   float64 `json:"durationSeconds"`
-	Emulated  bool    `json:"emulated"`
-	Builder   string  `json:"builder,omitempty"`
-	Error     string  `json:"error,omitempty"`
+	Platform        string         `json:"platform"`
+	Tag             string         `json:"tag"`
+	Ref             string         `json:"ref,omitempty"`
+	Digest          string         `json:"digest,omitempty"`
+	MediaType       string         `json:"mediaType,omitempty"`
+	Size            int64          `json:"size,omitempty"`
+	Seconds         float64        `json:"durationSeconds"`
+	Mode            Mode           `json:"mode,omitempty"`
+	Emulated        bool           `json:"emulated"`
+	EmulatedSeconds float64        `json:"emulatedSeconds"`
+	EmulatedSteps   []StepMetadata `json:"emulatedSteps,omitempty"`
+	Builder         string         `json:"builder,omitempty"`
+	Error           string         `json:"error,omitempty"`
+}
+
+// StepMetadata is one exec step that ran under emulation: its name as
+// the progress shows it, its place in the Dockerfile (when the frontend
+// said) and its time.
+type StepMetadata struct {
+	Name    string  `json:"name"`
+	File    string  `json:"file,omitempty"`
+	Line    int     `json:"line,omitempty"`
+	Seconds float64 `json:"seconds"`
 }
 
 // metadata is r (and runErr, the build's error) as the metadata file
@@ -135,8 +148,14 @@ func metadata(r *Result, runErr error) Metadata {
 			MediaType: o.MediaType,
 			Size:      o.Size,
 			Seconds:   o.Duration.Seconds(),
+			Mode:      o.Mode,
 			Emulated:  o.Emulated,
 			Builder:   o.Builder,
+
+			EmulatedSeconds: o.EmulatedTime.Seconds(),
+		}
+		for _, st := range o.EmulatedSteps {
+			pm.EmulatedSteps = append(pm.EmulatedSteps, StepMetadata{Name: st.Name, File: st.File, Line: st.Line, Seconds: st.Duration.Seconds()})
 		}
 		if o.Digest != "" {
 			pm.Ref = r.Final.Context().Digest(o.Digest).String()
@@ -170,11 +189,15 @@ func metadata(r *Result, runErr error) Metadata {
 // a reader sees the old file or the new one, never half of one, and a
 // symbolic link at path is replaced, not followed.
 func writeMetadata(path string, r *Result, runErr error) error {
-	b, err := json.MarshalIndent(metadata(r, runErr), "", "  ")
-	if err != nil {
+	// Not HTML-escaped: step names keep their "&&" and ">" readable.
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(metadata(r, runErr)); err != nil {
 		return err
 	}
-	if err := writeAtomic(path, append(b, '\n')); err != nil {
+	if err := writeAtomic(path, b.Bytes()); err != nil {
 		return fmt.Errorf("writing --metadata-file: %w", err)
 	}
 	return nil

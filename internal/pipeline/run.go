@@ -84,10 +84,16 @@ func (r Runner) loadFunc() func(ctx context.Context, src string, tags ...string)
 }
 
 // Outcome is one platform's result, with where and how it was built.
+// Mode is decided by what ran (see outcomeOn); Emulated is Mode ==
+// ModeEmulated; EmulatedSteps are the exec steps that ran under QEMU,
+// slowest first, and EmulatedTime their sum.
 type Outcome struct {
 	builder.Result
-	Builder  string
-	Emulated bool
+	Builder       string
+	Mode          Mode
+	Emulated      bool
+	EmulatedTime  time.Duration
+	EmulatedSteps []builder.Step
 }
 
 // Result is what a build did: how far it got, every platform's outcome

@@ -180,21 +180,50 @@ func TestRunSendsUnnamedPlatformToFirstNativeNode(t *testing.T) {
 	}
 }
 
-func TestRunPrintsEmulationHintOnlyWhenEmulationIsSlow(t *testing.T) {
+func TestRunModeAndHintComeFromTheStepsThatRan(t *testing.T) {
 	for _, c := range []struct {
+		name     string
+		arm64    time.Duration
+		cross    bool
+		mode     Mode
 		emulated time.Duration
 		hint     bool
-	}{{10 * time.Second, true}, {2 * time.Second, false}} {
-		bk := amd64Host("fake://default")
-		bk.took = map[string]time.Duration{"linux/amd64": 2 * time.Second, "linux/arm64": c.emulated}
-		w := newWorld(t, bk)
-		var stderr bytes.Buffer
-		if _, err := w.runner().Run(context.Background(), w.plan(func(o *Options) { o.Platforms = []string{"linux/amd64,linux/arm64"} }), &stderr); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Contains(stderr.String(), "hint: emulated platforms took 5.0× as long"); got != c.hint {
-			t.Errorf("emulated %s against native 2s: hint shown %v, want %v\n%s", c.emulated, got, c.hint, stderr.String())
-		}
+	}{
+		{"RUN on arm64 for 10s", 10 * time.Second, false, ModeEmulated, 10 * time.Second, true},
+		{"RUN on the build platform", 10 * time.Second, true, ModeCross, 0, false},
+		{"RUN on arm64 under a second", 500 * time.Millisecond, false, ModeEmulated, 500 * time.Millisecond, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bk := amd64Host("fake://default")
+			bk.took = map[string]time.Duration{"linux/amd64": 2 * time.Second, "linux/arm64": c.arm64}
+			bk.cross = map[string]bool{"linux/arm64": c.cross}
+			w := newWorld(t, bk)
+			var stderr bytes.Buffer
+			md := filepath.Join(t.TempDir(), "md.json")
+			res, err := w.runner().Run(context.Background(), w.plan(func(o *Options) {
+				o.Platforms = []string{"linux/amd64,linux/arm64"}
+				o.MetadataFile = md
+			}), &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Platforms[1]; got.Mode != c.mode || got.EmulatedTime != c.emulated || got.Emulated != (c.mode == ModeEmulated) {
+				t.Errorf("arm64: mode %s, emulated %v for %s; want %s for %s", got.Mode, got.Emulated, got.EmulatedTime, c.mode, c.emulated)
+			}
+			if got := res.Platforms[0]; got.Mode != ModeNative || got.EmulatedTime != 0 {
+				t.Errorf("amd64: mode %s, emulated for %s; want native, 0s", got.Mode, got.EmulatedTime)
+			}
+			var meta Metadata
+			readJSON(t, md, &meta)
+			if p := meta.Platforms[1]; p.Mode != c.mode || p.EmulatedSeconds != c.emulated.Seconds() || p.Emulated != (c.mode == ModeEmulated) {
+				t.Errorf("metadata of arm64 = %+v", p)
+			}
+			hint := strings.Contains(stderr.String(), "hint: ") && strings.Contains(stderr.String(), "linux/arm64  Dockerfile:2  RUN make") &&
+				strings.Contains(stderr.String(), "examples/go-cross")
+			if hint != c.hint {
+				t.Errorf("hint naming arm64's RUN at Dockerfile:2 shown %v, want %v\n%s", hint, c.hint, stderr.String())
+			}
+		})
 	}
 }
 
@@ -271,7 +300,7 @@ func TestDryRunShowsRoutingAndModesAndPushesNothing(t *testing.T) {
 	if want := strings.Join([]string{
 		"linux/amd64", w.host + "/app:1.4-amd64", "fake://default", "native",
 		"linux/arm64", w.host + "/app:1.4-arm64", "fake://arm", "native",
-		"linux/arm/v7", w.host + "/app:1.4-armv7", "fake://default", "emulated",
+		"linux/arm/v7", w.host + "/app:1.4-armv7", "fake://default", "cross", "or", "emulated",
 		"linux/s390x", w.host + "/app:1.4-s390x", "fake://default", "unsupported:",
 	}, " "); !strings.Contains(rows, want) {
 		t.Errorf("dry run rows, in --platform order, want %q:\n%s", want, out.String())

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the median of each benchmark in a `go test -bench` output, and for
-# each mab/handrun pair the ratio mab ÷ handrun (below 1: mab is faster).
+# each mab/handrun and mab/buildx pair the ratio mab ÷ handrun or mab ÷
+# buildx (below 1: mab is faster).
 set -euo pipefail
 grep '^Benchmark' "$1" | awk '
 { name = $1; sub(/-[0-9]+$/, "", name); vals[name] = vals[name] " " $3 }
@@ -14,5 +15,7 @@ END {
   for (i = 1; i <= n; i++) if (order[i] ~ /\/mab$/) {
     h = order[i]; sub(/\/mab$/, "/handrun", h)
     if (h in med) printf "%-45s mab/handrun = %.2f\n", substr(order[i], 1, length(order[i]) - 4), med[order[i]] / med[h]
+    x = order[i]; sub(/\/mab$/, "/buildx", x)
+    if (x in med) printf "%-45s mab/buildx = %.2f\n", substr(order[i], 1, length(order[i]) - 4), med[order[i]] / med[x]
   }
 }'
