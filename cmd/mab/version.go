@@ -12,6 +12,10 @@ import (
 // it, the module version from the build info is used.
 var version = ""
 
+// commit and date are set at link time too (-X main.commit=… -X
+// main.date=…), by the image's Dockerfile; empty, they are not printed.
+var commit, date = "", ""
+
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
@@ -20,6 +24,9 @@ func newVersionCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, bk := versions()
 			fmt.Fprintf(cmd.OutOrStdout(), "mab %s\nbuildkit client %s\n%s %s/%s\n", v, bk, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if commit != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "commit %s\nbuilt %s\n", commit, date)
+			}
 			return nil
 		},
 	}
