@@ -6,7 +6,7 @@ REGISTRY = $$MAB_TEST_REGISTRY
 STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build unit test e2e-up e2e-down demo bench lint clean
-.PHONY: image
+.PHONY: image image-context
 
 build: ## build bin/mab
 	$(GO) build -o bin/mab ./cmd/mab
@@ -48,17 +48,19 @@ IMAGE ?= $(REGISTRY)/mab:dev
 IMAGE_PLATFORMS := linux/amd64,linux/arm64,linux/arm/v7
 IMAGE_CONTEXT := .e2e/image-context
 IMAGE_VERSION = $$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-image: e2e-up build ## mab's own 3-platform image, cross-compiled, built by mab into the environment's registry and verified
-	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
-	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(IMAGE_CONTEXT)
-	cd $(IMAGE_CONTEXT) && $(GO) mod vendor
-	cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/
+image: e2e-up build image-context ## mab's own 3-platform image, cross-compiled, built by mab into the environment's registry and verified
 	source $(ENV_FILE) && \
 	  ./bin/mab build --insecure --progress plain --platform $(IMAGE_PLATFORMS) \
 	    --build-arg GO_IMAGE=$(REGISTRY)/golang:local \
 	    --build-arg VERSION=$(IMAGE_VERSION) --build-arg COMMIT=$$(git rev-parse HEAD) --build-arg DATE=$$(date -u +%Y-%m-%dT%H:%M:%SZ) \
 	    -t "$(IMAGE)" $(IMAGE_CONTEXT) && \
 	  ./bin/mab inspect --insecure --verify "$(IMAGE)"
+
+image-context: ## the build context of make image: the checkout's files, vendor/ and the host's CA bundle, in .e2e/image-context
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
+	git ls-files -z --cached --others --exclude-standard | tar --null --ignore-failed-read -T - -cf - | tar -xf - -C $(IMAGE_CONTEXT)
+	cd $(IMAGE_CONTEXT) && $(GO) mod vendor
+	cp /etc/ssl/certs/ca-certificates.crt $(IMAGE_CONTEXT)/
 
 clean:
 	rm -rf bin
