@@ -88,6 +88,22 @@ func TestOwnImage(t *testing.T) {
 	if !strings.Contains(version, "linux/arm64") || !strings.Contains(version, strings.TrimSpace(string(commit))) {
 		t.Errorf("the arm64 image's mab version does not name linux/arm64 and commit %s:\n%s", commit, version)
 	}
+
+	// The image as README shows it: the builder's socket mounted where
+	// mab looks by default, the source in /src, the Docker config
+	// read-only. (--network host: the registry is the host's loopback.)
+	sock := strings.TrimPrefix(e.BuildkitHost, "unix://")
+	target := fmt.Sprintf("%s/image-incontainer-%d:1", e.Registry, time.Now().UnixNano())
+	out, err = e.Command(t, "docker", "run", "--rm", "--network", "host",
+		"-v", sock+":/run/buildkit/buildkitd.sock", "-v", filepath.Join(e.Root, "examples", "hello")+":/src:ro",
+		"-v", t.TempDir()+":/root/.docker:ro", ref,
+		"build", "--progress", "plain", "--platform", "linux/amd64,linux/arm64", "--build-arg", "BASE="+e.Base(), "-t", target, "/src")
+	if err != nil {
+		t.Fatalf("mab build in its own container: %v\n%s", err, out)
+	}
+	if r := e.Run(t, "inspect", "--verify", target); r.ExitCode != 0 || !strings.Contains(r.Stdout, "linux/arm64") {
+		t.Errorf("what the container built does not verify: %s%s", r.Stdout, r.Stderr)
+	}
 }
 
 // makeImage runs `make image` for ref against the environment (e2e-up is
