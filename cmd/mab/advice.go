@@ -54,7 +54,7 @@ func adviseBuilder(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &auth):
-		return fmt.Errorf("%w; log in with `%s` (mab reads the Docker config and its credential helpers)", err, loginCommand(auth.Registry))
+		return fmt.Errorf("%w; log in with %s; mab reads the Docker config and its credential helpers", err, loginCommand(auth.Registry))
 	case errors.Is(err, builder.ErrUnreachable):
 		return fmt.Errorf("%w; start buildkitd, or pass --builder / set BUILDKIT_HOST (see `mab builder ls`)", err)
 	case errors.Is(err, builder.ErrTLS):
@@ -113,7 +113,7 @@ func adviseMerge(err error) error {
 	var advice []string
 	var auth *merge.AuthError
 	if errors.As(err, &auth) {
-		advice = append(advice, fmt.Sprintf("log in with `%s`", loginCommand(auth.Registry)))
+		advice = append(advice, "log in with "+loginCommand(auth.Registry))
 	}
 	var override *merge.OverrideError
 	if errors.As(err, &override) {
@@ -138,10 +138,11 @@ func adviseMerge(err error) error {
 	return fmt.Errorf("%w; %s", err, strings.Join(advice, "; "))
 }
 
-// loginCommand is the docker command that stores credentials for registry.
+// loginCommand is the commands that store credentials for registry in
+// the Docker config that mab reads: mab's own, then docker's.
 func loginCommand(registry string) string {
 	if registry == name.DefaultRegistry {
-		return "docker login"
+		return "`mab login -u USER --password-stdin` (or `docker login`)"
 	}
-	return "docker login " + registry
+	return fmt.Sprintf("`mab login %s -u USER --password-stdin` (or `docker login %s`)", registry, registry)
 }

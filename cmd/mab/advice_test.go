@@ -27,7 +27,7 @@ func TestRefusedRegistryNamesDockerLogin(t *testing.T) {
 		{"merge", "-t", host + "/app:1", host + "/app:amd64"},
 	} {
 		_, _, err := run(t, args...)
-		want := "registry " + host + " refused access (401 Unauthorized); log in with `docker login " + host + "`"
+		want := "registry " + host + " refused access (401 Unauthorized); log in with `mab login " + host + " -u USER --password-stdin` (or `docker login " + host + "`)"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", args[0], err, want)
 		}
@@ -44,8 +44,8 @@ func TestAdviseMerge(t *testing.T) {
 		{nil, ""},
 		{errors.New("other"), "other"},
 		{plain, "; pass --insecure-registry 10.0.0.5:5000 to allow plain HTTP to it"},
-		{auth, "(401 Unauthorized); log in with `docker login`"},
-		{errors.Join(plain, auth), "; log in with `docker login`; pass --insecure-registry 10.0.0.5:5000 to allow plain HTTP to it"},
+		{auth, "(401 Unauthorized); log in with `mab login -u USER --password-stdin` (or `docker login`)"},
+		{errors.Join(plain, auth), "; log in with `mab login -u USER --password-stdin` (or `docker login`); pass --insecure-registry 10.0.0.5:5000 to allow plain HTTP to it"},
 		{fmt.Errorf("a: %w", merge.ErrDockerList), "; use --media-type oci or auto"},
 		{fmt.Errorf("a: %w", merge.ErrOverrideOfIndex), "; use --platform to pick its platforms"},
 	}
@@ -69,7 +69,7 @@ func TestAdviseBuilder(t *testing.T) {
 		want string
 	}{
 		{fmt.Errorf("%w: no BuildKit socket at unix:///x", builder.ErrUnreachable), "; start buildkitd, or pass --builder / set BUILDKIT_HOST (see `mab builder ls`)"},
-		{&builder.AuthError{Registry: "reg.example.com", Err: errors.New("401 Unauthorized")}, "; log in with `docker login reg.example.com` (mab reads the Docker config and its credential helpers)"},
+		{&builder.AuthError{Registry: "reg.example.com", Err: errors.New("401 Unauthorized")}, "; log in with `mab login reg.example.com -u USER --password-stdin` (or `docker login reg.example.com`); mab reads the Docker config and its credential helpers"},
 		{fmt.Errorf("%w: TLS needs a tcp:// builder, not unix:///x", builder.ErrTLS), "a tcp:// --node takes its own as PLATFORM=tcp://HOST:PORT,cacert=FILE,cert=FILE,key=FILE"},
 	}
 	for _, c := range cases {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/mab-build/mab/internal/dockerconfig"
 	"github.com/mab-build/mab/merge"
 	"github.com/spf13/pflag"
 )
@@ -45,7 +46,7 @@ func (f plainHTTPFlags) check() error {
 
 // options are the merge client options of the flags.
 func (f plainHTTPFlags) options() []merge.Option {
-	opts := []merge.Option{merge.WithInsecure(f.all), merge.WithInsecureRegistries(f.hosts...)}
+	opts := []merge.Option{merge.WithKeychain(dockerconfig.Keychain), merge.WithInsecure(f.all), merge.WithInsecureRegistries(f.hosts...)}
 	if f.timeout > 0 {
 		opts = append(opts, merge.WithTimeout(f.timeout, max(2*time.Minute, f.timeout)))
 	}

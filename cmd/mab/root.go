@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mab-build/mab/internal/dockerconfig"
 	"github.com/spf13/cobra"
 )
 
@@ -19,10 +20,19 @@ handlers that emulated platforms need.`,
   mab inspect registry.example.com/app:1.4
   mab build --platform linux/amd64,linux/arm64 --output type=oci,dest=app.tar .
   mab save registry.example.com/app:1.4 app.tar
-  sudo mab emulation install arm64 arm`,
+  sudo mab emulation install arm64 arm
+  printenv REGISTRY_PASSWORD | mab --config ./docker-config login registry.example.com -u ci-bot --password-stdin`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newSaveCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
+	var configDir string
+	root.PersistentFlags().StringVar(&configDir, "config", "", "Docker config folder that every command reads credentials (and credential helpers) from and login writes to (default $DOCKER_CONFIG, else ~/.docker)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Flags().Changed("config") {
+			return dockerconfig.SetDir(configDir)
+		}
+		return nil
+	}
+	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newSaveCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd(), newLoginCmd(), newLogoutCmd())
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docker/cli/cli/config"
 	"github.com/moby/moby/client"
 )
 
@@ -36,8 +37,9 @@ const pingTimeout = 10 * time.Second
 // with a ping (at most 10 seconds), so that every later call speaks a
 // version the daemon knows (Engine API 1.40 and newer). An empty host means
 // $DOCKER_HOST, then client.DefaultDockerHost. TLS is used as the Docker CLI
-// uses it: with $DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem, or
-// ~/.docker's when $DOCKER_TLS_VERIFY is set without $DOCKER_CERT_PATH.
+// uses it: with $DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem, or the
+// Docker config folder's (~/.docker, or --config's) when $DOCKER_TLS_VERIFY
+// is set without $DOCKER_CERT_PATH.
 //
 // The caller closes the client.
 func New(ctx context.Context, host string) (*client.Client, error) {
@@ -52,8 +54,7 @@ func New(ctx context.Context, host string) (*client.Client, error) {
 	}
 	opts := []client.Opt{client.FromEnv, client.WithHost(host)}
 	if os.Getenv(client.EnvTLSVerify) != "" && os.Getenv(client.EnvOverrideCertPath) == "" {
-		home, _ := os.UserHomeDir()
-		dir := filepath.Join(home, ".docker")
+		dir := config.Dir() // --config's, $DOCKER_CONFIG or ~/.docker, as for the docker CLI
 		opts = append(opts, client.WithTLSClientConfig(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")))
 	}
 	api, err := client.New(opts...)
