@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -227,5 +228,84 @@ func TestLayoutListsWhatIsTracked(t *testing.T) {
 		if !covered {
 			t.Errorf("git tracks %s, and README.md's Layout table has no row for it or a folder above it: add a row \"| `%s` | what it owns |\"", d, d)
 		}
+	}
+}
+
+// TestREADMESynopsesNameRealFlags: the synopses that the coverage check
+// leaves out (`mab merge -t REPO:TAG [--amend] …`) and the rows of the
+// `mab build` flag table name only flags the command has.
+func TestREADMESynopsesNameRealFlags(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagRe := regexp.MustCompile("(?:^|[\\s\\[(|,/`])(--[a-z][a-z-]*)")
+	check := func(where string, words []string, text string) {
+		t.Helper()
+		cmd, _, err := NewRootCmd().Find(words)
+		if err != nil || cmd.Name() != words[len(words)-1] {
+			t.Errorf("%s: no command mab %s", where, strings.Join(words, " "))
+			return
+		}
+		for _, m := range flagRe.FindAllStringSubmatch(text, -1) {
+			if name := strings.TrimPrefix(m[1], "--"); cmd.Flags().Lookup(name) == nil && name != "help" {
+				t.Errorf("%s names %s, which mab %s does not have", where, m[1], strings.Join(words, " "))
+			}
+		}
+	}
+	var synopses int
+	var syn []string
+	fenced, inSyn, cur := false, false, ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced, inSyn = !fenced, false
+			continue
+		}
+		if !fenced {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		joined := cur != ""
+		cmd := strings.TrimPrefix(strings.TrimSpace(cur+line), "sudo ")
+		cur = ""
+		switch {
+		case strings.HasPrefix(cmd, "mab ") && synopsis(cmd):
+			syn = append(syn, cmd)
+			inSyn = true
+		case inSyn && !joined && strings.HasPrefix(line, " "):
+			syn[len(syn)-1] += " " + strings.TrimSpace(line) // the synopsis goes on
+		default:
+			inSyn = false
+		}
+	}
+	for _, cmd := range syn {
+		synopses++
+		words := []string{}
+		for _, w := range strings.Fields(cmd)[1:] {
+			if !regexp.MustCompile(`^[a-z]+$`).MatchString(w) {
+				break
+			}
+			words = append(words, w)
+		}
+		check(fmt.Sprintf("README synopsis %q", cmd), words, cmd)
+	}
+	if synopses < 3 {
+		t.Fatalf("found %d synopses in README.md: the extraction is broken", synopses)
+	}
+	_, build, _ := strings.Cut(string(b), "### `mab build`")
+	build, _, _ = strings.Cut(build, "\n1. **Plan**")
+	rows := 0
+	for _, line := range strings.Split(build, "\n") {
+		if strings.HasPrefix(line, "| `-") {
+			rows++
+			first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+			check(fmt.Sprintf("README's mab build flag %s", first), []string{"build"}, first)
+		}
+	}
+	if rows < 20 {
+		t.Fatalf("found %d rows in the mab build flag table: the extraction is broken", rows)
 	}
 }

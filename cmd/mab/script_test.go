@@ -31,24 +31,26 @@ import (
 //
 // Every script gets, in its environment:
 //
-//   - REG and REG2: two of go-containerregistry's in-process registries,
-//     behind a token server (see countingRegistry), fresh for the script (README's registry.example.com is $REG, its
-//     other.example.com and mirror.example.com are $REG2; see
-//     readme_test.go). `requests REG '^GET /v2/$' N` checks how many such
-//     requests $REG answered since the script began (or the last check).
-//     REG_LAN is $REG on a non-loopback address of this machine (plain
-//     HTTP there needs --insecure-registry); the [lan] condition says
-//     whether there is one.
+//   - REG and REG2: two of go-containerregistry's in-process registries
+//     behind a token server (see countingRegistry), fresh for the script.
+//     README's registry.example.com is $REG, its other.example.com and
+//     mirror.example.com are $REG2 (see readme_test.go). REG_LAN is $REG
+//     on a non-loopback address of this machine (plain HTTP there needs
+//     --insecure-registry); the [lan] condition says whether there is one.
 //   - MAB_FAKE_BUILDERS: the fake BuildKit of internal/buildertest,
 //     fake://buildkit running linux/amd64 natively and linux/arm64 and
-//     linux/arm/v7 (and linux/386) emulated; discovered when no builder is
-//     named. A script sets MAB_FAKE_FAIL to make platforms fail.
+//     linux/arm/v7 (and linux/386) emulated, discovered when no builder is
+//     named. MAB_FAKE_FAIL makes platforms fail, MAB_FAKE_TOOK gives the
+//     durations they report.
 //   - E2E_*: the end-to-end environment's variables, for the scripts under
 //     the [e2e] condition, which is false only under -short (without
 //     -short the environment must be up, as for internal/e2e).
 //
-// `setvar NAME` sets NAME to the last command's stdout, trimmed (see
-// setvar for more); `sha256 stdout DIGEST` checks raw bytes.
+// Commands of their own: `setvar NAME` sets NAME to the last command's
+// stdout, trimmed (see setvar for more); `requests REG REGEXP N` counts the
+// requests a registry answered; `sha256 stdout DIGEST` checks raw bytes;
+// `refused REGEXP` checks a refusal as README's "Refused input" describes
+// it.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"mab": scriptMain})
 }

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/mab-build/mab/builder"
 	"github.com/mab-build/mab/emulation"
@@ -42,7 +43,8 @@ type EmulatorOptions struct {
 // via names one (ViaHost, ViaDocker), or, when it is ViaAuto or empty, the
 // builder's kernel decides (builder.KernelOf): a Docker daemon's kernel
 // (its own BuildKit, or a buildkitd in one of its containers) gets the
-// Docker installer with opt.Image, this machine's and a remote one the host
+// Docker installer with opt.Image (talking to the daemon of a
+// docker+unix:// or docker+tcp:// address, else $DOCKER_HOST's), this machine's and a remote one the host
 // installer with opt.QEMUDir, opt.Force and opt.BinfmtRoot, as a handler for
 // a remote builder can only be registered by running mab on its host.
 func NewInstaller(via, builderAddr string, opt EmulatorOptions) (emulation.Installer, error) {
@@ -57,7 +59,13 @@ func NewInstaller(via, builderAddr string, opt EmulatorOptions) (emulation.Insta
 		return nil, fmt.Errorf("invalid --via %q: want auto, host or docker", via)
 	}
 	if via == ViaDocker {
-		return emulation.Docker{Image: opt.Image}, nil
+		// The daemon of a docker+unix:// or docker+tcp:// builder is the
+		// one its builds run in; otherwise $DOCKER_HOST's.
+		host, _ := strings.CutPrefix(builderAddr, "docker+")
+		if host == builderAddr {
+			host = ""
+		}
+		return emulation.Docker{Host: host, Image: opt.Image}, nil
 	}
 	return emulation.Host{Root: opt.BinfmtRoot, QEMUDir: opt.QEMUDir, Force: opt.Force}, nil
 }

@@ -20,7 +20,8 @@ func TestNewInstallerServesTheBuildersKernel(t *testing.T) {
 	}{
 		{"", "docker", docker},
 		{ViaAuto, "docker://", docker},
-		{ViaAuto, "docker+unix:///var/run/docker.sock", docker},
+		{ViaAuto, "docker+unix:///var/run/docker.sock", emulation.Docker{Host: "unix:///var/run/docker.sock", Image: "local/binfmt:1"}},
+		{ViaDocker, "docker+tcp://10.0.0.5:2376", emulation.Docker{Host: "tcp://10.0.0.5:2376", Image: "local/binfmt:1"}},
 		{ViaAuto, "docker-container://buildkitd", docker},
 		{ViaAuto, "unix:///run/buildkit/buildkitd.sock", host},
 		{ViaAuto, "tcp://bk:1234", host},
