@@ -66,7 +66,10 @@ type Request struct {
 	// the targets' and the caches'. InsecurePush does it for the targets'
 	// registry only.
 	Insecure, InsecurePush bool
-	Targets                []Target
+	// Image are the image exporter's options: compression, media types,
+	// timestamps (see ImageOptions).
+	Image   ImageOptions
+	Targets []Target
 	// Limit, when not nil, bounds the solves running at once, across every
 	// builder that shares it: each solve holds one slot.
 	Limit chan struct{}
@@ -268,6 +271,9 @@ func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	attrs["push-by-digest"] = "true"
 	if req.Insecure || req.InsecurePush {
 		attrs["registry.insecure"] = "true"
+	}
+	for k, v := range req.Image.exportAttrs() {
+		attrs[k] = v
 	}
 	return bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs}
 }

@@ -71,6 +71,11 @@ type Options struct {
 	// NoMerge builds and pushes each platform and writes no index and no
 	// final tag (a matrix job; `mab merge` joins the digests later).
 	NoMerge bool
+	// SourceDateEpoch is --source-date-epoch (else $SOURCE_DATE_EPOCH);
+	// Compression, CompressionLevel, ForceCompression and OCIMediaTypes
+	// ("", "true" or "false") are the image exporter's options: see repro.go.
+	SourceDateEpoch, Compression, CompressionLevel, OCIMediaTypes string
+	ForceCompression                                              bool
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -187,6 +192,9 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return nil, fmt.Errorf("--load loads the host's platform %s, which is not among --platform", platform.Format(platform.Host()))
 	}
 	if err := p.checkPublication(o); err != nil {
+		return nil, err
+	}
+	if err := p.parseRepro(o, getenv); err != nil {
 		return nil, err
 	}
 	return p, nil
