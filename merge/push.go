@@ -205,6 +205,11 @@ func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, chi
 			if err != nil {
 				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(repo.Registry, err))
 			}
+			if s.o.referrers {
+				if err := newReferrerCopy(s, ch.repo, repo).copyAll(ctx, []v1.Hash{ch.desc.Digest}); err != nil {
+					return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, err)
+				}
+			}
 			c.mu.Lock()
 			c.done[ch.desc.Digest] = true
 			c.mu.Unlock()

@@ -21,6 +21,6 @@ handlers that emulated platforms need.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
+	root.AddCommand(newBuildCmd(), newMergeCmd(), newCopyCmd(), newInspectCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd())
 	return root
 }
