@@ -53,7 +53,7 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, opts ...Opti
 	if err != nil {
 		return nil, fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
-	root, err := remote.Get(src, s.remote(ctx, src)...)
+	root, err := remote.Get(src, s.copying(ctx, src)...)
 	if err != nil {
 		return nil, fmt.Errorf("copying %s: reading it: %w", src, explain(src.Context().Registry, err))
 	}
@@ -65,7 +65,7 @@ func (c *Client) Copy(ctx context.Context, src, dst name.Reference, opts ...Opti
 		return nil, fmt.Errorf("copying %s: %w", src, err)
 	}
 	from := src.Context()
-	if _, err := copyManifest(ctx, s, from.Digest(root.Digest.String()), to); err != nil {
+	if err := writeManifest(ctx, s, root, to); err != nil {
 		return nil, fmt.Errorf("copying %s to %s: %w", src, to, err)
 	}
 	out := &Copied{Src: src, Dst: to.Digest(root.Digest.String()), Digest: root.Digest, MediaType: root.MediaType, Manifests: len(subjects)}
@@ -144,26 +144,30 @@ func copyManifest(ctx context.Context, s *session, from name.Digest, to name.Rep
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", from, explain(from.Registry, err))
 	}
+	return desc, writeManifest(ctx, s, desc, to)
+}
+
+// writeManifest writes desc, read with s.copying, into the repository
+// to, by digest and byte for byte, with every blob and child it needs.
+func writeManifest(ctx context.Context, s *session, desc *remote.Descriptor, to name.Repository) error {
 	dst := to.Digest(desc.Digest.String())
+	var err error
 	switch {
 	case desc.MediaType.IsIndex():
-		idx, err := desc.ImageIndex()
-		if err == nil {
+		var idx v1.ImageIndex
+		if idx, err = desc.ImageIndex(); err == nil {
 			err = remote.WriteIndex(dst, idx, s.copying(ctx, dst)...)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("writing %s: %w", dst, explain(to.Registry, err))
-		}
 	case desc.MediaType.IsImage():
-		img, err := desc.Image()
-		if err == nil {
+		var img v1.Image
+		if img, err = desc.Image(); err == nil {
 			err = remote.Write(dst, img, s.copying(ctx, dst)...)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("writing %s: %w", dst, explain(to.Registry, err))
-		}
 	default:
-		return nil, fmt.Errorf("%s has media type %q, which mab does not copy", from, Printable(string(desc.MediaType)))
+		return fmt.Errorf("%s has media type %q, which mab does not copy", desc.Digest, Printable(string(desc.MediaType)))
 	}
-	return desc, nil
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", dst, explain(to.Registry, err))
+	}
+	return nil
 }

@@ -137,8 +137,19 @@ func TestCopyPromotesWithReferrers(t *testing.T) {
 		}
 	}
 	// The referrers' own content came along, byte for byte.
-	if got, want := runTool(t, testenv.Crane(t), "manifest", dst+"@"+a.sbom.String()), runTool(t, testenv.Crane(t), "manifest", a.ref[:strings.LastIndex(a.ref, ":")]+"@"+a.sbom.String()); got != want {
+	if got, want := runTool(t, testenv.Crane(t), "manifest", dst+"@"+a.sbom.String()), runTool(t, testenv.Crane(t), "manifest", srcRepoOf(a)+"@"+a.sbom.String()); got != want {
 		t.Errorf("the SBOM's manifest differs in the copy")
+	}
+
+	// mab merge --referrers keeps the SBOM of the amd64 image it copies
+	// into another repository.
+	srcRepo := srcRepoOf(a)
+	merged := uniqueRepo(e, "repro-copy-merged")
+	if r := e.Run(t, "merge", "--referrers", "-t", merged+":1", srcRepo+"@"+a.children[0].String()); r.ExitCode != 0 {
+		t.Fatalf("mab merge --referrers exited %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	if list := regctl(t, e, "artifact", "list", "--format", "{{jsonPretty .}}", merged+"@"+a.children[0].String()); !strings.Contains(list, a.sbom.String()) {
+		t.Errorf("after mab merge --referrers, %s@%s does not list the SBOM %s:\n%s", merged, a.children[0], a.sbom, list)
 	}
 
 	// Onto itself: refused, in one line.
@@ -161,3 +172,6 @@ func TestCopyRefusesAnUnreadableReferrer(t *testing.T) {
 	assertRefused(t, r, "copying referrer "+a.sig.String())
 	assertTagMissing(t, dst+":1")
 }
+
+// srcRepoOf is the repository of a's tag.
+func srcRepoOf(a attached) string { return a.ref[:strings.LastIndex(a.ref, ":")] }
