@@ -225,3 +225,28 @@ func mustManifest(t *testing.T, idx v1.ImageIndex) *v1.IndexManifest {
 	}
 	return m
 }
+
+func TestCopyKeepsCosignTags(t *testing.T) {
+	host := wrappedRegistry(t, func(h http.Handler) http.Handler { return h })
+	src, dst := mustRepo(t, host+"/staging/app"), mustRepo(t, host+"/prod/app")
+	idx, _ := signedIndex(t, src)
+	d, _ := idx.Digest()
+	// cosign without OCI 1.1 referrers: a signature manifest under the
+	// tag sha256-<hex>.sig, no subject.
+	sig := fixedImage(t, v1.Platform{OS: "linux", Architecture: "amd64"}, "cosign signature", types.OCIManifestSchema1)
+	tag := "sha256-" + d.Hex + ".sig"
+	if err := remote.Write(src.Tag(tag), sig); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New().Copy(context.Background(), src.Tag("1"), dst.Tag("1"), WithReferrers(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := sig.Digest()
+	if got, err := remote.Head(dst.Tag(tag)); err != nil || got.Digest != want {
+		t.Errorf("%s in the target: %v, %v; want %s", tag, got, err, want)
+	}
+	if res.Referrers != 4 {
+		t.Errorf("copied %d referrers, want the 3 OCI referrers and cosign's signature", res.Referrers)
+	}
+}

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -16,7 +17,9 @@ import (
 const maxReferrers = 10000
 
 // referrerCopy copies the OCI referrers of subjects (signatures, SBOMs,
-// attestations attached with cosign or oras), and theirs in turn, from
+// attestations attached with cosign or oras), and theirs in turn, and
+// the signatures, attestations and SBOMs that cosign keeps under tags
+// (sha256-<hex>.sig, .att, .sbom), from
 // one repository into another. A referrer is found through the
 // registry's referrers API, or where it has none, the referrers tag
 // (sha256-<hex>); it is written into the target repository by digest,
@@ -94,7 +97,42 @@ func (r *referrerCopy) copyOf(ctx context.Context, sub v1.Hash) ([]v1.Hash, erro
 		r.mu.Unlock()
 		found = append(found, d.Digest)
 	}
+	if err := r.copyCosignTags(ctx, sub); err != nil {
+		return nil, err
+	}
 	return found, nil
+}
+
+// cosignSuffixes are the tags cosign writes, without the OCI 1.1
+// referrers, next to what it signs: sha256-<hex>.sig, .att and .sbom.
+var cosignSuffixes = []string{".sig", ".att", ".sbom"}
+
+// copyCosignTags copies the signature, attestation and SBOM that cosign
+// stored under tags named for sub, each under the same tag in the target
+// repository. A tag that does not exist is skipped; one that cannot be
+// read is an error.
+func (r *referrerCopy) copyCosignTags(ctx context.Context, sub v1.Hash) error {
+	for _, suffix := range cosignSuffixes {
+		from := r.from.Tag(sub.Algorithm + "-" + sub.Hex + suffix)
+		desc, err := remote.Get(from, r.s.copying(ctx, from)...)
+		if err != nil {
+			if err = explain(r.from.Registry, err); errors.Is(err, ErrNotFound) {
+				continue
+			}
+			return fmt.Errorf("reading cosign's %s of %s: %w", suffix, sub, err)
+		}
+		if err := writeManifest(ctx, r.s, desc, r.to); err != nil {
+			return fmt.Errorf("copying cosign's %s of %s: %w", suffix, sub, err)
+		}
+		to := r.to.Tag(from.TagStr())
+		if err := remote.Put(to, rawManifest{raw: desc.Manifest, mediaType: desc.MediaType}, r.s.remote(ctx, to)...); err != nil {
+			return fmt.Errorf("copying cosign's %s of %s: writing %s: %w", suffix, sub, to, explain(to.Registry, err))
+		}
+		r.mu.Lock()
+		r.copied++
+		r.mu.Unlock()
+	}
+	return nil
 }
 
 // count is how many referrers were copied.

@@ -25,7 +25,8 @@ what was tested, and what was signed.
 (cosign signatures, SBOMs, attestations attached with cosign attach or oras
 attach, and the referrers of those), found through the registry's
 referrers API or, where it has none, the sha256-<hex> referrers tag; in
-DST's repository they are listed the same way.
+DST's repository they are listed the same way. cosign's own tags of the
+index and of each child (sha256-<hex>.sig, .att, .sbom) are copied too.
 
 DST is REPO:TAG; REPO alone takes SRC's tag (a SRC given by digest is then
 copied by digest only, no tag written); REPO@DIGEST copies by digest and
