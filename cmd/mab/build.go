@@ -42,6 +42,13 @@ written only when every platform succeeded and the index passed every
 check; a failed read-back puts the earlier index back. The final digest is
 printed on stdout; progress and the summary go to stderr.
 
+SOURCE_DATE_EPOCH (or --source-date-epoch) makes digests reproducible: it
+is passed as a build argument and file times in new layers are rewritten
+to it, so two --no-cache builds of one commit, with base images pinned by
+digest, give one index digest. --compression zstd|estargz (with
+--force-compression for the base layers too) applies to every platform;
+Docker before 23 cannot pull zstd layers.
+
 Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
 published but a later step (another tag, the arch tags, --load,
 --metadata-file) failed; 4 the final tag was written and could be neither
