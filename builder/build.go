@@ -67,7 +67,10 @@ type Request struct {
 	// the targets' and the caches'. InsecurePush does it for the targets'
 	// registry only.
 	Insecure, InsecurePush bool
-	Targets                []Target
+	// Image are the image exporter's options: compression, media types,
+	// timestamps (see ImageOptions).
+	Image   ImageOptions
+	Targets []Target
 	// ArchiveDir, when not empty, exports each target as an OCI archive
 	// into this folder (see ArchivePath) instead of pushing it: nothing
 	// reaches a registry. Not for a Docker daemon's builder.
@@ -286,6 +289,9 @@ func (c *Client) export(req Request, t Target) bkclient.ExportEntry {
 	attrs["push-by-digest"] = "true"
 	if req.Insecure || req.InsecurePush {
 		attrs["registry.insecure"] = "true"
+	}
+	for k, v := range req.Image.exportAttrs() {
+		attrs[k] = v
 	}
 	return bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs}
 }

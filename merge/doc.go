@@ -15,6 +15,11 @@
 // to a call. The package-level Assemble, Merge, Verify and Inspect make a
 // Client for one call.
 //
+// Copy copies an image or index to another repository or registry byte
+// for byte (children, blobs and, with WithReferrers, the OCI referrers of
+// each, found through the referrers API or the referrers tag), and writes
+// the target's tag last.
+//
 // A child's platform always comes from its image config, never from a tag
 // name; a user's override may only add to it unless forced. A child that is
 // itself an index is flattened, its attestation manifests kept after the

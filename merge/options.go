@@ -55,6 +55,7 @@ type options struct {
 	annotations map[string]string
 	descAnnots  []DescriptorAnnotations
 	platforms   []v1.Platform
+	referrers   bool
 	// clientSet names the client options applied, for a method to refuse.
 	clientSet []string
 }
@@ -196,6 +197,14 @@ func WithDescriptorAnnotations(as ...DescriptorAnnotations) Option {
 // one of ps (attestations follow their image). Each of ps must match a
 // child. The default keeps every child.
 func WithPlatforms(ps ...v1.Platform) Option { return func(o *options) { o.platforms = ps } }
+
+// WithReferrers (call option) makes Copy, and the copies of children
+// into another repository that Merge and CopyTo make, copy the OCI
+// referrers of what they copy too (signatures, SBOMs, attestations
+// attached by cosign or oras; and the referrers of those), found through
+// the registry's referrers API or its referrers tag. The default is
+// false: manifests and their blobs only.
+func WithReferrers(on bool) Option { return func(o *options) { o.referrers = on } }
 
 // defaults are the options of a Client made with none.
 func defaults() options {

@@ -223,7 +223,13 @@ func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, chi
 		g.Go(func() error {
 			to := repo.Digest(ch.desc.Digest.String())
 			if _, err := remote.Head(to, s.remote(ctx, to)...); err == nil {
-				c.mark(ch.desc.Digest, false) // already there: nothing to copy
+				// Already there: nothing to copy but its referrers, when asked.
+				if s.o.referrers {
+					if err := newReferrerCopy(s, ch.repo, repo).copyAll(ctx, []v1.Hash{ch.desc.Digest}); err != nil {
+						return fmt.Errorf("copying the referrers of %s from %s: %w", ch.desc.Digest, ch.source, err)
+					}
+				}
+				c.mark(ch.desc.Digest, false)
 				return nil
 			}
 			from := ch.repo.Digest(ch.desc.Digest.String())
@@ -233,6 +239,11 @@ func (c *copies) copy(ctx context.Context, s *session, repo name.Repository, chi
 			}
 			if err != nil {
 				return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, explain(repo.Registry, err))
+			}
+			if s.o.referrers {
+				if err := newReferrerCopy(s, ch.repo, repo).copyAll(ctx, []v1.Hash{ch.desc.Digest}); err != nil {
+					return fmt.Errorf("copying %s from %s: %w", ch.desc.Digest, ch.source, err)
+				}
 			}
 			c.mark(ch.desc.Digest, true)
 			return nil

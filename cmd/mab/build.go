@@ -64,6 +64,12 @@ every RUN ran on the builder's own platform, as in a stage FROM
 --platform=$BUILDPLATFORM), emulated (at least one RUN ran under QEMU);
 EMULATED is the time of those RUN steps, and a hint names the slowest
 with their Dockerfile line. --dry-run can only say native or not.
+SOURCE_DATE_EPOCH (or --source-date-epoch) makes digests reproducible: it
+is passed as a build argument and file times in new layers are rewritten
+to it, so two --no-cache builds of one commit, with base images pinned by
+digest, give one index digest. --compression zstd|estargz (with
+--force-compression for the base layers too) applies to every platform;
+Docker before 23 cannot pull zstd layers.
 
 Exit codes: 0 done; 1 failed, the final tag as it was; 3 the final tag is
 published (or the --output archive written) but a later step (another
@@ -105,6 +111,12 @@ read back.`,
   # annotations: the index, the arm64 manifest only, each image's entry in the index
   mab build --platform linux/amd64,linux/arm64 -t reg/app:1 --annotation index:org.opencontainers.image.source=https://example.com/app \
     --annotation 'manifest[linux/arm64]:com.example.arch=arm64' --annotation manifest-descriptor:com.example.d=1 .
+
+  # reproducible: the same commit gives the same index digest
+  SOURCE_DATE_EPOCH=$(git log -1 --format=%ct) mab build --platform linux/amd64,linux/arm64 -t reg/app:1 .
+
+  # zstd layers, base layers recompressed too (Docker 23 or later to pull them)
+  mab build --compression zstd --compression-level 19 --force-compression --platform linux/amd64,linux/arm64 -t reg/app:1 .
 
   # install missing QEMU handlers first (needs root on the builder's host)
   sudo mab build --install-emulators --platform linux/amd64,linux/riscv64 -t reg/app:1 .
@@ -197,6 +209,12 @@ read back.`,
 	f.StringVar(&o.TLS.ServerName, "tlsservername", "", "server name expected in a tcp:// builder's certificate")
 	f.StringVar(&o.Emulators.Image, "emulator-image", "", "installer image for --install-emulators through Docker (default: tonistiigi/binfmt pinned by digest)")
 	f.BoolVar(&o.Emulators.Install, "install-emulators", false, "install the QEMU handlers of platforms the builder cannot run (host or Docker installer, chosen from --builder), then check again")
+	f.StringVar(&o.SourceDateEpoch, "source-date-epoch", "", "timestamp in seconds since 1970 for reproducible digests: the build arg SOURCE_DATE_EPOCH and file times rewritten to it in new layers (default $SOURCE_DATE_EPOCH)")
+	f.StringVar(&o.Compression, "compression", "", "layer compression of every platform: gzip (the default), zstd or estargz (zstd and estargz imply --oci-mediatypes; Docker before 23 cannot pull zstd layers)")
+	f.StringVar(&o.CompressionLevel, "compression-level", "", "compression level: 0-9 for gzip and estargz, 1-22 for zstd")
+	f.BoolVar(&o.ForceCompression, "force-compression", false, "recompress the layers of base images too, so every layer has the --compression asked for")
+	f.StringVar(&o.OCIMediaTypes, "oci-mediatypes", "", "OCI media types for manifests and layers (true or false; default BuildKit's)")
+	f.Lookup("oci-mediatypes").NoOptDefVal = "true"
 	_ = cmd.MarkFlagRequired("platform")
 	return cmd
 }

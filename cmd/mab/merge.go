@@ -28,6 +28,7 @@ type mergeFlags struct {
 	plain       plainHTTPFlags
 	force       bool
 	format      string
+	referrers   bool
 }
 
 func newMergeCmd() *cobra.Command {
@@ -120,7 +121,7 @@ is the digest), whatever --format says.`,
 				return err
 			}
 			ctx := cmd.Context()
-			client := merge.New(f.plain.options()...)
+			client := merge.New(append(f.plain.options(), merge.WithReferrers(f.referrers))...)
 			if f.dryRun {
 				idx, err := client.Assemble(ctx, target, sources, opts...)
 				if err != nil {
@@ -160,6 +161,7 @@ is the digest), whatever --format says.`,
 	f.plain.add(fl)
 	fl.BoolVar(&f.force, "force", false, "let a SOURCE=PLATFORM override win over the image config")
 	fl.StringVar(&f.format, "format", "digest", "result format: digest, table or json")
+	fl.BoolVar(&f.referrers, "referrers", false, "with the children copied from other repositories, copy their OCI referrers too (signatures, SBOMs, attestations)")
 	cmd.MarkFlagRequired("tag")
 	return cmd
 }

@@ -33,6 +33,6 @@ handlers that emulated platforms need.`,
 		}
 		return nil
 	}
-	root.AddCommand(newBuildCmd(), newMergeCmd(), newInspectCmd(), newSaveCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd(), newLoginCmd(), newLogoutCmd())
+	root.AddCommand(newBuildCmd(), newMergeCmd(), newCopyCmd(), newInspectCmd(), newSaveCmd(), newEmulationCmd(), newBuilderCmd(), newVersionCmd(), newLoginCmd(), newLogoutCmd())
 	return root
 }

@@ -79,6 +79,11 @@ type Options struct {
 	// LoadPlatform is the platform --load loads into a daemon with the
 	// classic image store; empty means the host's.
 	LoadPlatform string
+	// SourceDateEpoch is --source-date-epoch (else $SOURCE_DATE_EPOCH);
+	// Compression, CompressionLevel, ForceCompression and OCIMediaTypes
+	// ("", "true" or "false") are the image exporter's options: see repro.go.
+	SourceDateEpoch, Compression, CompressionLevel, OCIMediaTypes string
+	ForceCompression                                              bool
 }
 
 // Target is one platform of a plan and the tag its image is pushed to.
@@ -227,6 +232,9 @@ func NewPlan(o Options, getenv func(string) string) (*Plan, error) {
 		return p, nil
 	}
 	if err := p.checkPublication(o); err != nil {
+		return nil, err
+	}
+	if err := p.parseRepro(o, getenv); err != nil {
 		return nil, err
 	}
 	return p, nil

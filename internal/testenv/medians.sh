@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints the median of each benchmark in a `go test -bench` output, and for
 # each mab/handrun and mab/buildx pair the ratio mab ÷ handrun or mab ÷
-# buildx (below 1: mab is faster).
+# buildx (below 1: mab is faster), then the median of every other metric a
+# benchmark reports.
 set -euo pipefail
 grep '^Benchmark' "$1" | awk '
 { name = $1; sub(/-[0-9]+$/, "", name); vals[name] = vals[name] " " $3 }
@@ -19,3 +20,11 @@ END {
     if (x in med) printf "%-45s mab/buildx = %.2f\n", substr(order[i], 1, length(order[i]) - 4), med[order[i]] / med[x]
   }
 }'
+# The other metrics a benchmark reports (b.ReportMetric: another tool's
+# time, a ratio, a size), each the median of its samples.
+grep '^Benchmark' "$1" | awk '
+{ name = $1; sub(/-[0-9]+$/, "", name); for (i = 5; i < NF; i += 2) { k = name " " $(i + 1); vals[k] = vals[k] " " $i } }
+END { for (k in vals) print k vals[k] }' | sort | while read -r name unit rest; do
+  med=$(tr ' ' '\n' <<<"$rest" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  printf '%-45s %14s %s\n' "$name" "$med" "$unit"
+done
