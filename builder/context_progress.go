@@ -2,6 +2,7 @@ package builder
 
 import (
 	"sync"
+	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
@@ -21,21 +22,36 @@ import (
 //
 // A shared vertex belongs to the first solve that reports it; the others'
 // copies of it (the vertex, its statuses, logs and warnings) are dropped.
-// When that solve ends, the next one to report the vertex takes it over:
+// A copy is told by its start time: BuildKit sends every job the same
+// record of a shared vertex, while a step that only progress shows (an
+// exporter, whose ID derives from the session's, so one digest for every
+// solve) starts at its own time in each solve, and is kept in each. When
+// the owning solve ends, the next one to report the vertex takes it over:
 // a later solve that loads the same digest ran (or found cached) a vertex
 // of its own, and shows it under its own prefix.
 type sharedSteps struct {
 	Progress
 	mu    sync.Mutex
-	owner map[digest.Digest]*solveStream
+	owner map[digest.Digest]*shownStep
 }
 
-// solveStream is one solve's status channel; done once BuildKit closed it.
-type solveStream struct{ done bool }
+// shownStep is the stream that shows a vertex, and when the vertex started
+// as that stream last reported it.
+type shownStep struct {
+	stream  *solveStream
+	started *time.Time
+}
+
+// solveStream is one solve's status channel: the vertices it shows, and
+// done once BuildKit closed it.
+type solveStream struct {
+	shows map[digest.Digest]bool
+	done  bool
+}
 
 // shareSteps wraps p for the solves of one builder.
 func shareSteps(p Progress) *sharedSteps {
-	return &sharedSteps{Progress: p, owner: map[digest.Digest]*solveStream{}}
+	return &sharedSteps{Progress: p, owner: map[digest.Digest]*shownStep{}}
 }
 
 // Solve implements Progress: the channel it returns is forwarded to p's,
@@ -43,7 +59,7 @@ func shareSteps(p Progress) *sharedSteps {
 func (s *sharedSteps) Solve(prefix string) chan *bkclient.SolveStatus {
 	out := s.Progress.Solve(prefix)
 	in := make(chan *bkclient.SolveStatus)
-	me := &solveStream{}
+	me := &solveStream{shows: map[digest.Digest]bool{}}
 	go func() {
 		for st := range in {
 			if st = s.own(me, st); st != nil {
@@ -58,40 +74,29 @@ func (s *sharedSteps) Solve(prefix string) chan *bkclient.SolveStatus {
 	return in
 }
 
-// own returns the part of st that belongs to the stream me, or nil when
-// nothing does. A vertex that no live stream holds becomes me's.
+// own returns the part of st that the stream me shows, or nil when
+// nothing is left.
 func (s *sharedSteps) own(me *solveStream, st *bkclient.SolveStatus) *bkclient.SolveStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	mine := func(d digest.Digest) bool {
-		if d == "" {
-			return true
-		}
-		o, ok := s.owner[d]
-		if !ok || o.done {
-			s.owner[d] = me
-			return true
-		}
-		return o == me
-	}
 	out := &bkclient.SolveStatus{}
 	for _, v := range st.Vertexes {
-		if mine(v.Digest) {
+		if s.showsVertex(me, v) {
 			out.Vertexes = append(out.Vertexes, v)
 		}
 	}
 	for _, vs := range st.Statuses {
-		if mine(vs.Vertex) {
+		if s.shows(me, vs.Vertex) {
 			out.Statuses = append(out.Statuses, vs)
 		}
 	}
 	for _, l := range st.Logs {
-		if mine(l.Vertex) {
+		if s.shows(me, l.Vertex) {
 			out.Logs = append(out.Logs, l)
 		}
 	}
 	for _, w := range st.Warnings {
-		if mine(w.Vertex) {
+		if s.shows(me, w.Vertex) {
 			out.Warnings = append(out.Warnings, w)
 		}
 	}
@@ -99,4 +104,39 @@ func (s *sharedSteps) own(me *solveStream, st *bkclient.SolveStatus) *bkclient.S
 		return nil
 	}
 	return out
+}
+
+// showsVertex decides whether me shows v: yes if it does already, or if
+// no live stream shows v's digest, or if the one that does reported
+// another start (another execution under the same digest).
+func (s *sharedSteps) showsVertex(me *solveStream, v *bkclient.Vertex) bool {
+	o, ok := s.owner[v.Digest]
+	switch {
+	case me.shows[v.Digest]:
+		if ok && o.stream == me && v.Started != nil {
+			o.started = v.Started
+		}
+		return true
+	case !ok || o.stream.done:
+		s.owner[v.Digest] = &shownStep{stream: me, started: v.Started}
+	case v.Started != nil && o.started != nil && !v.Started.Equal(*o.started):
+	default:
+		return false // a copy of the vertex another solve shows
+	}
+	me.shows[v.Digest] = true
+	return true
+}
+
+// shows decides whether me shows a status, log or warning of the vertex
+// d: if it shows the vertex, or if no live stream does.
+func (s *sharedSteps) shows(me *solveStream, d digest.Digest) bool {
+	if d == "" || me.shows[d] {
+		return true
+	}
+	if o, ok := s.owner[d]; ok && !o.stream.done {
+		return false
+	}
+	s.owner[d] = &shownStep{stream: me}
+	me.shows[d] = true
+	return true
 }

@@ -3,6 +3,7 @@ package builder
 import (
 	"sync"
 	"testing"
+	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
@@ -129,5 +130,35 @@ func TestSharedStepsHandOverAVertexWhenItsSolveEnds(t *testing.T) {
 	rec.end("linux/arm64", b)
 	if vs, _, _ := rec.vertices("linux/arm64"); len(vs) != 1 {
 		t.Errorf("the second solve, alone with the vertex, received %v: want it shown", vs)
+	}
+}
+
+// An exporter's vertex has one digest in every solve of a session (its ID
+// is the session's): two solves exporting at once started it each at its
+// own time, and each shows its own. A shared vertex reaches every solve
+// with one start time, and is shown once.
+func TestSharedStepsKeepOneDigestOfTwoExecutions(t *testing.T) {
+	rec := newRecorder()
+	p := shareSteps(rec)
+	export, context := digest.FromString("session-export-0"), digest.FromString("load build context")
+	t0 := time.Now()
+	t1 := t0.Add(time.Millisecond)
+	started := func(d digest.Digest, at time.Time) *bkclient.SolveStatus {
+		s := status(d)
+		s.Vertexes[0].Started = &at
+		return s
+	}
+	a, b := p.Solve("linux/amd64"), p.Solve("linux/arm64")
+	a <- started(context, t0)
+	b <- started(context, t0)
+	a <- started(export, t0)
+	b <- started(export, t1)
+	rec.end("linux/arm64", b)
+	rec.end("linux/amd64", a)
+	if vs, sts, _ := rec.vertices("linux/arm64"); len(vs) != 1 || vs[0] != export || len(sts) != 1 {
+		t.Errorf("arm64 received vertices %v and statuses %v: want its own export only, not the shared context", vs, sts)
+	}
+	if vs, _, _ := rec.vertices("linux/amd64"); len(vs) != 2 {
+		t.Errorf("amd64 received vertices %v: want the context and its export", vs)
 	}
 }
