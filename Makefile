@@ -37,7 +37,7 @@ demo: e2e-up build ## build examples/hello for three platforms and inspect it
 
 bench: e2e-up ## benchmarks (figures in README.md): unit ones, then whole builds and the matrix merge, 5 samples each
 	$(GO) test -short -run '^$$' -bench . -benchmem ./...
-	source $(ENV_FILE) && $(GO) test -run '^$$' -bench 'Build|MatrixMerge' -benchtime 1x -count 5 ./internal/e2e | tee .e2e/bench.txt
+	source $(ENV_FILE) && $(GO) test -run '^$$' -bench 'Build|MatrixMerge|BigContext' -benchtime 1x -count 5 ./internal/e2e | tee .e2e/bench.txt
 	bash internal/testenv/medians.sh .e2e/bench.txt
 
 clean:
