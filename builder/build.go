@@ -106,11 +106,11 @@ func PushesByTag(addr string) bool {
 // every solve that loads them while another holds them, so the context
 // crosses the wire once per builder, and disp shows each such step once.
 func (c *Client) Build(ctx context.Context, req Request, disp Progress) ([]Result, error) {
-	disp = shareSteps(disp)
 	sess, err := c.newSession(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	disp = shareSteps(disp, sess.ID())
 	sessCtx, stopSession := context.WithCancel(context.WithoutCancel(ctx))
 	sessDone := make(chan error, 1)
 	go func() { sessDone <- sess.Run(sessCtx, c.bk.Dialer()) }()

@@ -1,8 +1,8 @@
 package builder
 
 import (
+	"fmt"
 	"sync"
-	"time"
 
 	bkclient "github.com/moby/buildkit/client"
 	digest "github.com/opencontainers/go-digest"
@@ -22,24 +22,19 @@ import (
 //
 // A shared vertex belongs to the first solve that reports it; the others'
 // copies of it (the vertex, its statuses, logs and warnings) are dropped.
-// A copy is told by its start time: BuildKit sends every job the same
-// record of a shared vertex, while a step that only progress shows (an
-// exporter, whose ID derives from the session's, so one digest for every
-// solve) starts at its own time in each solve, and is kept in each. When
-// the owning solve ends, the next one to report the vertex takes it over:
+// When that solve ends, the next one to report the vertex takes it over:
 // a later solve that loads the same digest ran (or found cached) a vertex
-// of its own, and shows it under its own prefix.
+// of its own, and shows it under its own prefix. Steps that only progress
+// shows and whose digest BuildKit derives from the session ID (each
+// solve's exporters and cache exporters: SESSION-export-0) have one digest
+// in every solve but run in each: they are listed in perSolve and never
+// shared. (A start time would not tell them apart: a vertex that
+// --no-cache runs again starts twice.)
 type sharedSteps struct {
 	Progress
-	mu    sync.Mutex
-	owner map[digest.Digest]*shownStep
-}
-
-// shownStep is the stream that shows a vertex, and when the vertex started
-// as that stream last reported it.
-type shownStep struct {
-	stream  *solveStream
-	started *time.Time
+	perSolve map[digest.Digest]bool
+	mu       sync.Mutex
+	owner    map[digest.Digest]*solveStream
 }
 
 // solveStream is one solve's status channel: the vertices it shows, and
@@ -49,9 +44,20 @@ type solveStream struct {
 	done  bool
 }
 
-// shareSteps wraps p for the solves of one builder.
-func shareSteps(p Progress) *sharedSteps {
-	return &sharedSteps{Progress: p, owner: map[digest.Digest]*shownStep{}}
+// shareSteps wraps p for the solves of one builder, whose session has the
+// ID sessionID.
+func shareSteps(p Progress, sessionID string) *sharedSteps {
+	s := &sharedSteps{Progress: p, perSolve: map[digest.Digest]bool{}, owner: map[digest.Digest]*solveStream{}}
+	// BuildKit's llbsolver names them fmt.Sprint(sessionID, "-export-", i)
+	// and "-cache-"; BuildKit before v0.9 (a Docker 20.10 daemon's)
+	// sessionID+"-export" and "-cache".
+	for _, kind := range []string{"-export", "-cache"} {
+		s.perSolve[digest.FromString(sessionID+kind)] = true
+		for i := range 8 {
+			s.perSolve[digest.FromString(fmt.Sprint(sessionID, kind, "-", i))] = true
+		}
+	}
+	return s
 }
 
 // Solve implements Progress: the channel it returns is forwarded to p's,
@@ -81,7 +87,7 @@ func (s *sharedSteps) own(me *solveStream, st *bkclient.SolveStatus) *bkclient.S
 	defer s.mu.Unlock()
 	out := &bkclient.SolveStatus{}
 	for _, v := range st.Vertexes {
-		if s.showsVertex(me, v) {
+		if s.shows(me, v.Digest) {
 			out.Vertexes = append(out.Vertexes, v)
 		}
 	}
@@ -106,37 +112,16 @@ func (s *sharedSteps) own(me *solveStream, st *bkclient.SolveStatus) *bkclient.S
 	return out
 }
 
-// showsVertex decides whether me shows v: yes if it does already, or if
-// no live stream shows v's digest, or if the one that does reported
-// another start (another execution under the same digest).
-func (s *sharedSteps) showsVertex(me *solveStream, v *bkclient.Vertex) bool {
-	o, ok := s.owner[v.Digest]
-	switch {
-	case me.shows[v.Digest]:
-		if ok && o.stream == me && v.Started != nil {
-			o.started = v.Started
-		}
+// shows decides whether me shows what concerns the vertex d: yes if it
+// does already, if d runs in each solve, or if no live stream shows d.
+func (s *sharedSteps) shows(me *solveStream, d digest.Digest) bool {
+	if d == "" || me.shows[d] || s.perSolve[d] {
 		return true
-	case !ok || o.stream.done:
-		s.owner[v.Digest] = &shownStep{stream: me, started: v.Started}
-	case v.Started != nil && o.started != nil && !v.Started.Equal(*o.started):
-	default:
+	}
+	if o, ok := s.owner[d]; ok && !o.done {
 		return false // a copy of the vertex another solve shows
 	}
-	me.shows[v.Digest] = true
-	return true
-}
-
-// shows decides whether me shows a status, log or warning of the vertex
-// d: if it shows the vertex, or if no live stream does.
-func (s *sharedSteps) shows(me *solveStream, d digest.Digest) bool {
-	if d == "" || me.shows[d] {
-		return true
-	}
-	if o, ok := s.owner[d]; ok && !o.stream.done {
-		return false
-	}
-	s.owner[d] = &shownStep{stream: me}
+	s.owner[d] = me
 	me.shows[d] = true
 	return true
 }

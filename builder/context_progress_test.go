@@ -78,7 +78,7 @@ func status(d digest.Digest) *bkclient.SolveStatus {
 
 func TestSharedStepsShowAVertexOfSeveralSolvesOnce(t *testing.T) {
 	rec := newRecorder()
-	p := shareSteps(rec)
+	p := shareSteps(rec, "sess")
 	context := digest.FromString("load build context")
 	amd64, arm64 := digest.FromString("amd64 RUN"), digest.FromString("arm64 RUN")
 
@@ -119,7 +119,7 @@ func TestSharedStepsShowAVertexOfSeveralSolvesOnce(t *testing.T) {
 // (or found cached) a vertex of its own: it is shown.
 func TestSharedStepsHandOverAVertexWhenItsSolveEnds(t *testing.T) {
 	rec := newRecorder()
-	p := shareSteps(rec)
+	p := shareSteps(rec, "sess")
 	context := digest.FromString("load build context")
 
 	a := p.Solve("linux/amd64")
@@ -134,13 +134,12 @@ func TestSharedStepsHandOverAVertexWhenItsSolveEnds(t *testing.T) {
 }
 
 // An exporter's vertex has one digest in every solve of a session (its ID
-// is the session's): two solves exporting at once started it each at its
-// own time, and each shows its own. A shared vertex reaches every solve
-// with one start time, and is shown once.
-func TestSharedStepsKeepOneDigestOfTwoExecutions(t *testing.T) {
+// is the session's) but runs in each: each shows its own. A shared vertex
+// is shown once, also when --no-cache starts it a second time.
+func TestSharedStepsShowEachSolvesExporter(t *testing.T) {
 	rec := newRecorder()
-	p := shareSteps(rec)
-	export, context := digest.FromString("session-export-0"), digest.FromString("load build context")
+	p := shareSteps(rec, "sess")
+	export, context := digest.FromString("sess-export-0"), digest.FromString("load build context")
 	t0 := time.Now()
 	t1 := t0.Add(time.Millisecond)
 	started := func(d digest.Digest, at time.Time) *bkclient.SolveStatus {
@@ -151,6 +150,8 @@ func TestSharedStepsKeepOneDigestOfTwoExecutions(t *testing.T) {
 	a, b := p.Solve("linux/amd64"), p.Solve("linux/arm64")
 	a <- started(context, t0)
 	b <- started(context, t0)
+	b <- started(context, t1) // restarted: b gets the new record first
+	a <- started(context, t1)
 	a <- started(export, t0)
 	b <- started(export, t1)
 	rec.end("linux/arm64", b)
@@ -158,7 +159,7 @@ func TestSharedStepsKeepOneDigestOfTwoExecutions(t *testing.T) {
 	if vs, sts, _ := rec.vertices("linux/arm64"); len(vs) != 1 || vs[0] != export || len(sts) != 1 {
 		t.Errorf("arm64 received vertices %v and statuses %v: want its own export only, not the shared context", vs, sts)
 	}
-	if vs, _, _ := rec.vertices("linux/amd64"); len(vs) != 2 {
-		t.Errorf("amd64 received vertices %v: want the context and its export", vs)
+	if vs, _, _ := rec.vertices("linux/amd64"); len(vs) != 3 || vs[2] != export {
+		t.Errorf("amd64 received vertices %v: want the context twice and its export", vs)
 	}
 }

@@ -24,15 +24,17 @@ const contextDockerfile = "ARG BASE\nFROM ${BASE}\nCOPY . /data/\nRUN du -s /dat
 
 // TestBuildSendsContextOncePerBuilder builds three platforms from a
 // context of 12 MB of random files and reads, from the plain progress, how
-// much of the main context was transferred: one context with one builder,
-// two with two (--node). A byte-counting relay in front of each buildkitd
-// checks the same on the wire: each builder received the context once.
+// much of the main context was transferred: one context with one builder
+// (with --no-cache too), two with two (--node). A byte-counting relay in
+// front of each buildkitd checks the same on the wire: each builder
+// received the context once.
 func TestBuildSendsContextOncePerBuilder(t *testing.T) {
 	e := testenv.Get(t)
 	for _, c := range []struct {
-		name  string
-		nodes int
-	}{{"one builder", 1}, {"two builders", 2}} {
+		name    string
+		nodes   int
+		noCache bool
+	}{{"one builder", 1, false}, {"one builder, no cache", 1, true}, {"two builders", 2, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			size := writeRandomTree(t, dir, 48, 256<<10)
@@ -41,6 +43,11 @@ func TestBuildSendsContextOncePerBuilder(t *testing.T) {
 			args := []string{"build", "--builder", first.addr, "--insecure", "--progress", "plain",
 				"--platform", "linux/amd64,linux/arm64,linux/arm/v7", "--build-arg", "BASE=" + e.Base(),
 				"-t", uniqueRepo(e, "ctx-once") + ":1", dir}
+			if c.noCache {
+				// --no-cache runs the context's vertex again after a first,
+				// cached, record of it: still one transfer.
+				args = append(args, "--no-cache")
+			}
 			taps := []*tap{first}
 			if c.nodes == 2 {
 				second := newTap(t, e.Node)
