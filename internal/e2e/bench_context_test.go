@@ -18,10 +18,11 @@ import (
 // 200 MB layers.
 const bigContextDockerfile = "ARG BASE\nFROM ${BASE}\nRUN --mount=type=bind,target=/ctx du -s /ctx > /size\n"
 
-// bigContextRuns counts the runs of BenchmarkBigContext in this process,
-// so that which tool goes first alternates from one -count sample to the
-// next.
-var bigContextRuns int
+// bigContextSamples counts the samples of BenchmarkBigContext's
+// sub-benchmarks in this process (-count runs each sub-benchmark that many
+// times in a row), so that which tool goes first alternates from one
+// sample to the next.
+var bigContextSamples int
 
 // BenchmarkBigContext times one build whose context is 200 MB of
 // incompressible files (3,200 of 62.5 kB) for three platforms, by mab and
@@ -40,7 +41,6 @@ func BenchmarkBigContext(b *testing.B) {
 	e := testenv.Get(b)
 	buildx := e.Buildx
 	mab := e.Mab(b) // build the binary outside every timer
-	bigContextRuns++
 	// BuildKit's ssh:// helper, in mab and in buildx, runs "ssh" from
 	// PATH: a wrapper adds the environment's client config.
 	bin := b.TempDir()
@@ -69,6 +69,7 @@ func BenchmarkBigContext(b *testing.B) {
 		repo := uniqueRepo(e, "ctx-bench-"+ep.name)
 		b.Run(ep.name, func(b *testing.B) {
 			b.StopTimer()
+			bigContextSamples++
 			var mabTime, bxTime time.Duration
 			var mabBytes, bxBytes int64
 			for i := range b.N {
@@ -88,7 +89,7 @@ func BenchmarkBigContext(b *testing.B) {
 					bxTime += d
 					bxBytes += n
 				}
-				if (bigContextRuns+i)%2 == 0 {
+				if (bigContextSamples+i)%2 == 0 {
 					runMab()
 					runBuildx()
 				} else {
