@@ -110,6 +110,11 @@ func PushesByTag(addr string) bool {
 // concurrently up to req.Limit, showing progress on disp. It returns one
 // Result per target in the order of req.Targets. A failing target does not
 // stop the others; the error is for failures that stop every target.
+//
+// The solves share what does not depend on the platform: BuildKit runs
+// the local sources (the context, the Dockerfile, .dockerignore) once for
+// every solve that loads them while another holds them, so the context
+// crosses the wire once per builder, and disp shows each such step once.
 func (c *Client) Build(ctx context.Context, req Request, disp Progress) ([]Result, error) {
 	if err := c.checkArchives(req); err != nil {
 		return nil, err
@@ -118,6 +123,7 @@ func (c *Client) Build(ctx context.Context, req Request, disp Progress) ([]Resul
 	if err != nil {
 		return nil, err
 	}
+	disp = shareSteps(disp, sess.ID())
 	sessCtx, stopSession := context.WithCancel(context.WithoutCancel(ctx))
 	sessDone := make(chan error, 1)
 	go func() { sessDone <- sess.Run(sessCtx, c.bk.Dialer()) }()

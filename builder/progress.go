@@ -28,7 +28,8 @@ type Progress interface {
 // Display shows the progress of several solves, on one or more builders,
 // in one display. Each solve writes to its own channel; its vertices are
 // renamed "[prefix] name" and given digests of their own, so identical
-// steps of two platforms (the context transfer, say) stay two lines.
+// steps of two platforms stay two lines (Build shows a step that one
+// builder's solves share, the context transfer say, in one solve only).
 type Display struct {
 	merged chan *bkclient.SolveStatus
 	wg     sync.WaitGroup

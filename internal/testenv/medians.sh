@@ -20,11 +20,20 @@ END {
     if (x in med) printf "%-45s mab/buildx = %.2f\n", substr(order[i], 1, length(order[i]) - 4), med[order[i]] / med[x]
   }
 }'
-# The other metrics a benchmark reports (b.ReportMetric: another tool's
-# time, a ratio, a size), each the median of its samples.
+
+# The custom metrics a benchmark reports besides ns/op (buildx-ns/op,
+# mab/buildx, mab-MB/op…): the median of each, times in seconds.
 grep '^Benchmark' "$1" | awk '
-{ name = $1; sub(/-[0-9]+$/, "", name); for (i = 5; i < NF; i += 2) { k = name " " $(i + 1); vals[k] = vals[k] " " $i } }
+{ name = $1; sub(/-[0-9]+$/, "", name)
+  for (i = 5; i < NF; i += 2) {
+    u = $(i + 1)
+    if (u == "B/op" || u == "allocs/op" || u == "MB/s") continue
+    k = name " " u; vals[k] = vals[k] " " $i
+  } }
 END { for (k in vals) print k vals[k] }' | sort | while read -r name unit rest; do
   med=$(tr ' ' '\n' <<<"$rest" | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  printf '%-45s %14s %s\n' "$name" "$med" "$unit"
-done
+  echo "$name $unit $med"
+done | awk '
+NR == 1 { print "" }
+$2 ~ /ns\/op$/ { sub(/ns\/op$/, "s", $2); printf "%-45s %-14s %8.3f\n", $1, $2, $3 / 1e9; next }
+{ printf "%-45s %-14s %8.3f\n", $1, $2, $3 }'
