@@ -73,8 +73,10 @@ func TestBuildOutputNeedsNoTag(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
 	out, _, err := run(t, "build", "--dry-run", "--builder", "unix:///nonexistent/buildkitd.sock", "--platform", "linux/amd64,linux/arm64",
 		"--output", "type=oci,dest="+filepath.Join(dir, "app.tar"), dir)
-	if err != nil {
-		t.Fatal(err)
+	// No builder answers: the plan is printed, and the dry run fails
+	// naming the builder.
+	if err == nil || !strings.Contains(err.Error(), "builders did not answer") {
+		t.Fatalf("dry run without a builder: err = %v", err)
 	}
 	if !strings.Contains(out, "nothing pushed: one OCI index of every platform into the OCI archive") || strings.Contains(out, "final tag") {
 		t.Errorf("dry run:\n%s", out)
