@@ -107,7 +107,8 @@ func TestOwnImage(t *testing.T) {
 }
 
 // makeImage runs `make image` for ref against the environment (e2e-up is
-// taken as done: the environment is up) and returns its output.
+// taken as done: the environment is up), with a context folder of the
+// test's own, and returns its output.
 func makeImage(t *testing.T, e testenv.Env, ref string) string {
 	t.Helper()
 	envFile := filepath.Join(t.TempDir(), "env")
@@ -115,7 +116,7 @@ func makeImage(t *testing.T, e testenv.Env, ref string) string {
 	if err := os.WriteFile(envFile, []byte(vars), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("make", "-o", "e2e-up", "image", "ENV_FILE="+envFile, "IMAGE="+ref)
+	cmd := exec.Command("make", "-o", "e2e-up", "image", "ENV_FILE="+envFile, "IMAGE="+ref, "IMAGE_CONTEXT="+filepath.Join(t.TempDir(), "context"))
 	cmd.Dir = e.Root
 	b, err := cmd.CombinedOutput()
 	if err != nil {
