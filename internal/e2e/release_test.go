@@ -50,6 +50,9 @@ func TestRelease(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("release: %v\n%s", err, out)
 	}
+	if now := gitOut(t, e.Root, "describe", "--tags", "--always", "--dirty"); now != version {
+		t.Fatalf("the tree changed while the release was built (%s, then %s): run the test again on a tree nobody edits", version, now)
+	}
 
 	t.Run("files and checksums", func(t *testing.T) {
 		entries, err := os.ReadDir(dist)
