@@ -370,7 +370,8 @@ func (g githubFiles) outputs(t *testing.T) map[string]string {
 // testActionInstall runs action.yml's install step as a runner would,
 // against dist: the runner's OS and arch pick the archive (arm64 and arm/v7
 // run under QEMU), the checksum is checked, and mab lands on GITHUB_PATH.
-func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string {
+// It returns the linux/amd64 mab it installed, copied into keep.
+func testActionInstall(t *testing.T, dist, version, keep string) string {
 	srv := serveRelease(t, dist, version)
 	install := func(g githubFiles, version, url, ref, os, arch string) (string, error) {
 		script, env := actionEnv(t, "install", map[string]string{"version": version, "download-url": url},
@@ -399,7 +400,14 @@ func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string
 			t.Errorf("%s (version %q, ref %q): asked for %s, want %s", c.arch, c.version, c.ref, srv.asked(), c.asked)
 		}
 		if c.arch == "X64" {
-			installed = path
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			installed = filepath.Join(keep, "mab")
+			if err := os.WriteFile(installed, b, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 

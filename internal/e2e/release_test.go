@@ -151,7 +151,8 @@ func TestRelease(t *testing.T) {
 	t.Run("install from README", func(t *testing.T) { testReadmeInstall(t, e, dist, version) })
 	t.Run("GitLab template", func(t *testing.T) { testGitLabInstall(t, e, dist, version) })
 	var mab string
-	t.Run("action install", func(t *testing.T) { mab = testActionInstall(t, e, dist, version) })
+	keep := t.TempDir()
+	t.Run("action install", func(t *testing.T) { mab = testActionInstall(t, dist, version, keep) })
 	t.Run("action build and merge", func(t *testing.T) {
 		if mab == "" {
 			t.Fatal("the action's install step failed")
