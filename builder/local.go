@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mab-build/mab/internal/dockerapi"
@@ -179,7 +178,7 @@ func StartLocal(ctx context.Context) (LocalDaemon, error) {
 	defer logf.Close()
 	cmd := exec.Command(bin, "--root", filepath.Join(dir, "buildkitd"), "--addr", "unix://"+sock)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = newSession()
 	if err := cmd.Start(); err != nil {
 		return LocalDaemon{}, fmt.Errorf("starting %s: %w", bin, err)
 	}
@@ -193,7 +192,7 @@ func StartLocal(ctx context.Context) (LocalDaemon, error) {
 		if _, err := os.Stat(sock); err == nil {
 			return d, nil
 		}
-		if syscall.Kill(d.PID, 0) != nil {
+		if !alive(d.PID) {
 			return d, fmt.Errorf("buildkitd exited at start; see %s", d.Log)
 		}
 		select {
@@ -241,11 +240,11 @@ func StopLocal() (StopResult, error) {
 		res.Stale = why
 		return res, removeStale(res.PIDFile)
 	}
-	if err := syscall.Kill(res.PID, syscall.SIGTERM); err != nil {
+	if err := terminate(res.PID); err != nil {
 		return res, fmt.Errorf("stopping buildkitd (pid %d): %w", res.PID, err)
 	}
 	for range 100 {
-		if syscall.Kill(res.PID, 0) != nil {
+		if !alive(res.PID) {
 			res.Stopped = true
 			return res, removeStale(res.PIDFile)
 		}

@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-
-	"golang.org/x/sys/unix"
 )
 
 // Host is the Installer of this machine's kernel: it registers static
@@ -66,7 +64,7 @@ func (h Host) Install(ctx context.Context, arches []Arch) ([]Outcome, error) {
 	}
 	out, err := h.install(ctx, root, unique(arches))
 	if err != nil && mounted {
-		if uerr := unix.Unmount(root, 0); uerr != nil { // leave the kernel as it was
+		if uerr := unmount(root); uerr != nil { // leave the kernel as it was
 			err = errors.Join(err, fmt.Errorf("unmounting binfmt_misc at %s again: %w", root, uerr))
 		}
 	}
@@ -287,7 +285,7 @@ func mount(root string) (bool, error) {
 	if Mounted(root) {
 		return false, nil
 	}
-	if err := unix.Mount("binfmt_misc", root, "binfmt_misc", 0, ""); err != nil {
+	if err := mountBinfmt(root); err != nil {
 		return false, &MountError{Root: root, Err: err}
 	}
 	return true, nil

@@ -146,7 +146,7 @@ func Probe(ctx context.Context, a Arch) error {
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
 		cmd = exec.CommandContext(ctx, "/probe")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: dir}
+		cmd.SysProcAttr = chrootAttr(dir)
 	} else {
 		cmd = exec.CommandContext(ctx, path)
 	}

@@ -526,32 +526,6 @@ func githubActionCommands(t *testing.T, workflow []byte) [][]string {
 	if err := yaml.Unmarshal(workflow, &wf); err != nil {
 		t.Fatal(err)
 	}
-	var action struct {
-		Inputs map[string]struct {
-			Default string `yaml:"default"`
-		} `yaml:"inputs"`
-		Runs struct {
-			Steps []struct {
-				ID  string            `yaml:"id"`
-				Env map[string]string `yaml:"env"`
-				Run string            `yaml:"run"`
-			} `yaml:"steps"`
-		} `yaml:"runs"`
-	}
-	if err := yaml.Unmarshal(readCIFile(t, "action.yml"), &action); err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(action.Runs.Steps, func(s struct {
-		ID  string            `yaml:"id"`
-		Env map[string]string `yaml:"env"`
-		Run string            `yaml:"run"`
-	}) bool {
-		return s.ID == "mab"
-	})
-	if i < 0 {
-		t.Fatal("action.yml has no step with id mab")
-	}
-	step := action.Runs.Steps[i]
 	dir := t.TempDir()
 	recorder := filepath.Join(dir, "mab")
 	if err := os.WriteFile(recorder, []byte("#!/bin/sh\nprintf '%s\\0' \"$@\" > \"$MAB_RECORD\"\n"), 0o755); err != nil {
@@ -563,38 +537,23 @@ func githubActionCommands(t *testing.T, workflow []byte) [][]string {
 			if !strings.HasPrefix(s.Uses, "mab-build/mab@") {
 				continue
 			}
-			for k := range s.With {
-				if _, ok := action.Inputs[k]; !ok {
-					t.Errorf("job %s: mab-build/mab has no input %q", name, k)
-				}
-			}
 			work, record := t.TempDir(), filepath.Join(dir, "args")
 			if err := os.WriteFile(filepath.Join(work, "FILE"), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			env := []string{"MAB_RECORD=" + record, "RUNNER_TEMP=" + t.TempDir(), "GITHUB_OUTPUT=" + filepath.Join(dir, "output"), "GITHUB_JOB=" + name}
-			for k, v := range step.Env {
-				if k == "MAB" {
-					env = append(env, "MAB="+recorder)
-					continue
-				}
-				input, ok := strings.CutPrefix(v, "${{ inputs.")
-				input, ok2 := strings.CutSuffix(input, " }}")
-				if !ok || !ok2 {
-					t.Fatalf("action.yml's mab step: env %s: %q is not an input", k, v)
-				}
-				value, given := s.With[input]
-				if !given {
-					value = action.Inputs[input].Default
-				}
-				if strings.Contains(value, "${{") {
-					if value = githubActionExprs[value]; value == "" {
-						t.Fatalf("job %s: input %s: %q is none of the expressions the matrix commands stand for", name, input, s.With[input])
+			inputs := map[string]string{}
+			for k, v := range s.With {
+				if strings.Contains(v, "${{") {
+					if inputs[k] = githubActionExprs[v]; inputs[k] == "" {
+						t.Fatalf("job %s: input %s: %q is none of the expressions the matrix commands stand for", name, k, v)
 					}
+				} else {
+					inputs[k] = v
 				}
-				env = append(env, k+"="+value)
 			}
-			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step.Run)
+			script, env := actionEnv(t, "mab", inputs, map[string]string{"MAB": recorder})
+			env = append(env, "MAB_RECORD="+record, "RUNNER_TEMP="+t.TempDir(), "GITHUB_OUTPUT="+filepath.Join(dir, "output"), "GITHUB_JOB="+name)
+			cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script)
 			cmd.Dir = work
 			cmd.Env = append(os.Environ(), env...)
 			if b, err := cmd.CombinedOutput(); err != nil {
@@ -657,7 +616,7 @@ func TestActionPassesActionlint(t *testing.T) {
 		t.Log("shellcheck is not on PATH: the scripts of action.yml and ci/gitlab/mab.yml were not checked by it")
 		return
 	}
-	for id, script := range actionScripts(t, repoRootOf(t)) {
+	for id, script := range actionScripts(t) {
 		cmd := exec.Command("shellcheck", "-s", "bash", "-")
 		cmd.Stdin = strings.NewReader(script)
 		if out, err := cmd.CombinedOutput(); err != nil {

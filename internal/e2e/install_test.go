@@ -195,8 +195,14 @@ func testGoInstall(t *testing.T, e testenv.Env) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// HEAD's files, as git archive gives them (x/mod's CreateFromVCS does
+	// not know a git worktree), zipped as the module.
+	src := t.TempDir()
+	if out, err := runBash(t, e.Root, nil, "git archive --format=tar HEAD | tar -x -C "+src); err != nil {
+		t.Fatalf("git archive HEAD: %v\n%s", err, out)
+	}
 	var zb bytes.Buffer
-	if err := modzip.CreateFromVCS(&zb, module.Version{Path: "github.com/mab-build/mab", Version: modVersion}, e.Root, "HEAD", ""); err != nil {
+	if err := modzip.CreateFromDir(&zb, module.Version{Path: "github.com/mab-build/mab", Version: modVersion}, src); err != nil {
 		t.Fatalf("zipping HEAD as a module: %v", err)
 	}
 	gomod, err := os.ReadFile(filepath.Join(e.Root, "go.mod"))
@@ -249,16 +255,23 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-// actionScripts are the run: scripts of action.yml's steps, by id.
-func actionScripts(t *testing.T, root string) map[string]string {
+// actionStep is one step of action.yml's composite run.
+type actionStep struct {
+	ID, Shell, Run string
+	Env            map[string]string
+}
+
+// readAction is action.yml: its inputs' defaults and its steps by id.
+func readAction(t *testing.T) (defaults map[string]string, steps map[string]actionStep) {
 	t.Helper()
 	var a struct {
+		Inputs map[string]struct {
+			Default string `yaml:"default"`
+		} `yaml:"inputs"`
 		Runs struct {
-			Using string
-			Steps []struct {
-				ID, Shell, Run string
-			}
-		}
+			Using string       `yaml:"using"`
+			Steps []actionStep `yaml:"steps"`
+		} `yaml:"runs"`
 	}
 	if err := yaml.Unmarshal(readCIFile(t, "action.yml"), &a); err != nil {
 		t.Fatal(err)
@@ -266,17 +279,63 @@ func actionScripts(t *testing.T, root string) map[string]string {
 	if a.Runs.Using != "composite" {
 		t.Fatalf("action.yml runs using %q, want composite", a.Runs.Using)
 	}
-	out := map[string]string{}
+	defaults, steps = map[string]string{}, map[string]actionStep{}
+	for k, v := range a.Inputs {
+		defaults[k] = v.Default
+	}
 	for _, s := range a.Runs.Steps {
 		if s.Shell != "bash" {
 			t.Errorf("step %s: shell %q, want bash (it exists on every runner)", s.ID, s.Shell)
 		}
-		out[s.ID] = s.Run
+		steps[s.ID] = s
 	}
-	if out["install"] == "" || out["mab"] == "" {
-		t.Fatalf("action.yml has no install and mab steps: %v", out)
+	if steps["install"].Run == "" || steps["mab"].Run == "" {
+		t.Fatalf("action.yml has no install and mab steps: %v", steps)
+	}
+	return defaults, steps
+}
+
+// actionScripts are the run: scripts of action.yml's steps, by id.
+func actionScripts(t *testing.T) map[string]string {
+	t.Helper()
+	_, steps := readAction(t)
+	out := map[string]string{}
+	for id, s := range steps {
+		out[id] = s.Run
 	}
 	return out
+}
+
+// actionEnv is the script of step id of action.yml and the environment a
+// runner gives it: every env entry that is ${{ inputs.X }} is set, to
+// inputs[X] or X's default (empty or not, as a runner sets it); every
+// other entry (${{ runner.os }}, another step's output) must be in set.
+func actionEnv(t *testing.T, id string, inputs, set map[string]string) (script string, env []string) {
+	t.Helper()
+	defaults, steps := readAction(t)
+	step := steps[id]
+	for k := range inputs {
+		if _, ok := defaults[k]; !ok {
+			t.Fatalf("action.yml has no input %q", k)
+		}
+	}
+	for k, v := range step.Env {
+		if value, ok := set[k]; ok {
+			env = append(env, k+"="+value)
+			continue
+		}
+		input, ok := strings.CutPrefix(v, "${{ inputs.")
+		input, ok2 := strings.CutSuffix(input, " }}")
+		if !ok || !ok2 {
+			t.Fatalf("action.yml's %s step: env %s is %s, which the test does not set", id, k, v)
+		}
+		value, given := inputs[input]
+		if !given {
+			value = defaults[input]
+		}
+		env = append(env, k+"="+value)
+	}
+	return step.Run, env
 }
 
 // githubFiles are GITHUB_OUTPUT, GITHUB_PATH and RUNNER_TEMP for one step.
@@ -317,9 +376,14 @@ func (g githubFiles) outputs(t *testing.T) map[string]string {
 // testActionInstall runs action.yml's install step as a runner would,
 // against dist: the runner's OS and arch pick the archive (arm64 and arm/v7
 // run under QEMU), the checksum is checked, and mab lands on GITHUB_PATH.
-func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string {
-	scripts := actionScripts(t, e.Root)
+// It returns the linux/amd64 mab it installed, copied into keep.
+func testActionInstall(t *testing.T, dist, version, keep string) string {
 	srv := serveRelease(t, dist, version)
+	install := func(g githubFiles, version, url, ref, os, arch string) (string, error) {
+		script, env := actionEnv(t, "install", map[string]string{"version": version, "download-url": url},
+			map[string]string{"MAB_ACTION_REF": ref, "MAB_RUNNER_OS": os, "MAB_RUNNER_ARCH": arch})
+		return runBash(t, t.TempDir(), append(g.env(), env...), script)
+	}
 	var installed string
 	for _, c := range []struct{ arch, ref, version, platform, asked string }{
 		{"X64", "", version, "linux/amd64", "/download/" + version + "/mab-linux-amd64.tar.gz"},
@@ -327,8 +391,7 @@ func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string
 		{"ARM", version, "", "linux/arm/v7", "/latest/download/mab-linux-armv7.tar.gz"},
 	} {
 		g := newGitHubFiles(t)
-		env := append(g.env(), "MAB_VERSION="+c.version, "MAB_ACTION_REF="+c.ref, "MAB_DOWNLOAD_URL="+srv.URL, "MAB_RUNNER_OS=Linux", "MAB_RUNNER_ARCH="+c.arch)
-		out, err := runBash(t, t.TempDir(), env, scripts["install"])
+		out, err := install(g, c.version, srv.URL, c.ref, "Linux", c.arch)
 		if err != nil {
 			t.Fatalf("install on %s: %v\n%s", c.arch, err, out)
 		}
@@ -343,7 +406,14 @@ func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string
 			t.Errorf("%s (version %q, ref %q): asked for %s, want %s", c.arch, c.version, c.ref, srv.asked(), c.asked)
 		}
 		if c.arch == "X64" {
-			installed = path
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			installed = filepath.Join(keep, "mab")
+			if err := os.WriteFile(installed, b, 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
@@ -351,35 +421,30 @@ func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string
 	bad := t.TempDir()
 	copyDir(t, dist, bad)
 	sums, _ := os.ReadFile(filepath.Join(dist, "checksums.txt"))
-	if err := os.WriteFile(filepath.Join(bad, "checksums.txt"), bytes.Replace(sums, []byte("  mab-linux-amd64.tar.gz"), []byte("0 mab-linux-amd64.tar.gz"), 1), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, "checksums.txt"), bytes.Replace(sums, []byte("  mab-linux-amd64.tar.gz"), []byte("  mab-linux-amd64.tar.gz.old"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	badSrv := serveRelease(t, bad, version)
+	wrong := t.TempDir()
+	copyDir(t, dist, wrong)
+	if err := os.WriteFile(filepath.Join(wrong, "mab-linux-amd64.tar.gz"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrongSrv := serveRelease(t, wrong, version)
 	for _, c := range []struct{ os, arch, url, want string }{
 		{"Linux", "X64", badSrv.URL, "checksums.txt of " + version + " has no line for mab-linux-amd64.tar.gz"},
+		{"Linux", "X64", wrongSrv.URL, "mab-linux-amd64.tar.gz has sha256 "},
 		{"FreeBSD", "X64", srv.URL, "no mab release for runner.os FreeBSD"},
 		{"Windows", "ARM64", srv.URL, "no mab release for windows/arm64"},
 	} {
 		g := newGitHubFiles(t)
-		env := append(g.env(), "MAB_VERSION="+version, "MAB_DOWNLOAD_URL="+c.url, "MAB_RUNNER_OS="+c.os, "MAB_RUNNER_ARCH="+c.arch)
-		out, err := runBash(t, t.TempDir(), env, scripts["install"])
+		out, err := install(g, version, c.url, "", c.os, c.arch)
 		if err == nil || !strings.Contains(out, "::error title=mab::"+c.want) {
 			t.Errorf("%s %s: %v\n%s\nwant the error %q", c.os, c.arch, err, out, c.want)
 		}
 		if p, _ := os.ReadFile(g.path); len(p) > 0 {
 			t.Errorf("%s %s: GITHUB_PATH written after a failure: %s", c.os, c.arch, p)
 		}
-	}
-	// The same archive with a wrong sum: the comparison itself.
-	wrong := t.TempDir()
-	copyDir(t, dist, wrong)
-	if err := os.WriteFile(filepath.Join(wrong, "mab-linux-amd64.tar.gz"), []byte("changed"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	g := newGitHubFiles(t)
-	out, err := runBash(t, t.TempDir(), append(g.env(), "MAB_VERSION="+version, "MAB_DOWNLOAD_URL="+serveRelease(t, wrong, version).URL, "MAB_RUNNER_OS=Linux", "MAB_RUNNER_ARCH=X64"), scripts["install"])
-	if err == nil || !strings.Contains(out, "mab-linux-amd64.tar.gz has sha256") {
-		t.Errorf("a changed archive: %v\n%s", err, out)
 	}
 	return installed
 }
@@ -389,13 +454,14 @@ func testActionInstall(t *testing.T, e testenv.Env, dist, version string) string
 // its metadata file under two more tags; the digest and metadata outputs
 // are what the registry holds.
 func testActionRun(t *testing.T, e testenv.Env, mab string) {
-	scripts := actionScripts(t, e.Root)
 	repo := e.Registry + "/release-action"
+	run := func(g githubFiles, inputs map[string]string, extra ...string) (string, error) {
+		script, env := actionEnv(t, "mab", inputs, map[string]string{"MAB": mab})
+		return runBash(t, t.TempDir(), append(append(append(g.env(), env...), "BUILDKIT_HOST="+e.BuildkitHost), extra...), script)
+	}
 	g := newGitHubFiles(t)
-	env := append(g.env(), "MAB="+mab, "BUILDKIT_HOST="+e.BuildkitHost, "MAB_COMMAND=build", "MAB_PLATFORMS=linux/amd64,linux/arm64",
-		"MAB_TAGS="+repo+":1", "MAB_CONTEXT="+filepath.Join(e.Root, "examples", "hello"), "MAB_PUSH_BY_DIGEST=true", "MAB_NO_MERGE=false",
-		"MAB_ARGS=--insecure\n--progress=plain\n--build-arg=BASE="+e.Base())
-	out, err := runBash(t, t.TempDir(), env, scripts["mab"])
+	out, err := run(g, map[string]string{"platforms": "linux/amd64,linux/arm64", "tags": repo + ":1", "context": filepath.Join(e.Root, "examples", "hello"),
+		"push-by-digest": "true", "args": "--insecure\n--progress=plain\n--build-arg=BASE=" + e.Base()})
 	if err != nil {
 		t.Fatalf("the action's build: %v\n%s", err, out)
 	}
@@ -409,9 +475,8 @@ func testActionRun(t *testing.T, e testenv.Env, mab string) {
 	}
 
 	g2 := newGitHubFiles(t)
-	env = append(g2.env(), "MAB="+mab, "MAB_COMMAND=merge", "MAB_TAGS="+repo+":merged, "+repo+":merged-too",
-		"MAB_FROM_METADATA="+g.temp+"/mab-metadata-*.json", "MAB_ARGS=--insecure")
-	if out, err := runBash(t, t.TempDir(), env, scripts["mab"]); err != nil {
+	if out, err := run(g2, map[string]string{"command": "merge", "tags": repo + ":merged, " + repo + ":merged-too",
+		"from-metadata": g.temp + "/mab-metadata-*.json", "args": "--insecure"}); err != nil {
 		t.Fatalf("the action's merge: %v\n%s", err, out)
 	}
 	outs = g2.outputs(t)
@@ -420,19 +485,18 @@ func testActionRun(t *testing.T, e testenv.Env, mab string) {
 	}
 
 	for _, c := range []struct {
-		env  []string
-		want string
+		inputs map[string]string
+		want   string
 	}{
-		{[]string{"MAB_COMMAND=deploy", "MAB_TAGS=" + repo + ":x"}, "command: want build, merge or install, not deploy"},
-		{[]string{"MAB_COMMAND=build", "MAB_TAGS=" + repo + ":x"}, "platforms: name at least one for build"},
-		{[]string{"MAB_COMMAND=build", "MAB_TAGS=" + repo + ":x", "MAB_PLATFORMS=linux/amd64", "MAB_PUSH_BY_DIGEST=yes"}, "push-by-digest: want true or false, not yes"},
-		{[]string{"MAB_COMMAND=merge", "MAB_TAGS= , "}, "tags: name at least one"},
-		{[]string{"MAB_COMMAND=merge", "MAB_TAGS=" + repo + ":x", "MAB_FROM_METADATA=/nonexistent/*.json"}, "from-metadata: no file matches /nonexistent/*.json"},
+		{map[string]string{"command": "deploy", "tags": repo + ":x"}, "command: want build, merge or install, not deploy"},
+		{map[string]string{"tags": repo + ":x"}, "platforms: name at least one for build"},
+		{map[string]string{"tags": repo + ":x", "platforms": "linux/amd64", "push-by-digest": "yes"}, "push-by-digest: want true or false, not yes"},
+		{map[string]string{"command": "merge", "tags": " , "}, "tags: name at least one"},
+		{map[string]string{"command": "merge", "tags": repo + ":x", "from-metadata": "/nonexistent/*.json"}, "from-metadata: no file matches /nonexistent/*.json"},
 	} {
-		g := newGitHubFiles(t)
-		out, err := runBash(t, t.TempDir(), append(append(g.env(), "MAB="+mab), c.env...), scripts["mab"])
+		out, err := run(newGitHubFiles(t), c.inputs)
 		if err == nil || !strings.Contains(out, "::error title=mab::"+c.want) {
-			t.Errorf("%v: %v\n%s\nwant the error %q", c.env, err, out, c.want)
+			t.Errorf("%v: %v\n%s\nwant the error %q", c.inputs, err, out, c.want)
 		}
 	}
 	assertTagMissing(t, repo+":x")

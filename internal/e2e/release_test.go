@@ -50,6 +50,9 @@ func TestRelease(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("release: %v\n%s", err, out)
 	}
+	if now := gitOut(t, e.Root, "describe", "--tags", "--always", "--dirty"); now != version {
+		t.Fatalf("the tree changed while the release was built (%s, then %s): run the test again on a tree nobody edits", version, now)
+	}
 
 	t.Run("files and checksums", func(t *testing.T) {
 		entries, err := os.ReadDir(dist)
@@ -148,7 +151,8 @@ func TestRelease(t *testing.T) {
 	t.Run("install from README", func(t *testing.T) { testReadmeInstall(t, e, dist, version) })
 	t.Run("GitLab template", func(t *testing.T) { testGitLabInstall(t, e, dist, version) })
 	var mab string
-	t.Run("action install", func(t *testing.T) { mab = testActionInstall(t, e, dist, version) })
+	keep := t.TempDir()
+	t.Run("action install", func(t *testing.T) { mab = testActionInstall(t, dist, version, keep) })
 	t.Run("action build and merge", func(t *testing.T) {
 		if mab == "" {
 			t.Fatal("the action's install step failed")
