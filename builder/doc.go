@@ -4,7 +4,10 @@
 // platforms they run, and builds one Dockerfile once per platform through
 // the built-in dockerfile.v0 frontend, every solve in one shared session so
 // the context is sent once. Each solve pushes its image under its own arch
-// tag and reports the digest from the exporter response. Progress goes to
+// tag and reports the digest from the exporter response, and the solve's
+// exec steps (Step: each RUN's platform, Dockerfile line and time), read
+// from the LLB the frontend returned through BuildKit's gateway and timed
+// from the status stream. Progress goes to
 // a Progress (Display is the terminal one). KernelOf says whose kernel runs
 // an endpoint's solves, which is where QEMU handlers belong.
 //
