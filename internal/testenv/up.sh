@@ -27,6 +27,7 @@ command -v qemu-aarch64-static >/dev/null || need_pkgs+=(qemu-user-static)
 command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 command -v containerd >/dev/null || need_pkgs+=(containerd)
 command -v skopeo >/dev/null || need_pkgs+=(skopeo)
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 debs_missing=0
 for arch in amd64 arm64 armhf; do
