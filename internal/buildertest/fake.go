@@ -132,6 +132,7 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 		done := progress.Step("[" + platform.Format(t.Platform) + "] fake solve")
 		if f.Fail[key] {
 			out[i].Err = fmt.Errorf("building %s: process \"/bin/sh -c false\" did not complete successfully: exit code: 1", platform.Format(t.Platform))
+			out[i].Steps = []builder.Step{f.step(t, f.Took[key])} // the RUN that failed
 			done(out[i].Err)
 			continue
 		}
@@ -141,10 +142,19 @@ func (f *Fake) Build(ctx context.Context, req builder.Request, progress builder.
 		} else {
 			out[i].Digest, out[i].MediaType, out[i].Size, out[i].Tagged = res.Digest, res.MediaType, res.Size, builder.PushesByTag(f.Addr)
 			out[i].Duration = f.Took[key]
+			out[i].Steps = []builder.Step{f.step(t, f.Took[key])}
 		}
 		done(out[i].Err)
 	}
 	return out, nil
+}
+
+// step is the one exec step a fake solve reports: the RUN of a
+// Dockerfile whose last stage runs on the target platform (line 2), which
+// took the whole solve. On a platform the fake does not run natively it
+// ran under emulation, so the build's mode is "emulated".
+func (f *Fake) step(t builder.Target, took time.Duration) builder.Step {
+	return builder.Step{Name: "[2/2] RUN ./build.sh", Platform: t.Platform, File: "Dockerfile", Line: 2, Ran: true, Duration: took}
 }
 
 // osVersion is t with the OS version of the worker that runs it, as a
