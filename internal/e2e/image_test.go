@@ -50,6 +50,18 @@ func TestOwnImage(t *testing.T) {
 	if len(seen) != len(imagePlatforms) {
 		t.Errorf("Go builds for %v, want exactly %v", seen, imagePlatforms)
 	}
+	// The summary says so too: amd64 native, the others cross, nothing
+	// emulated (mab reads the platform of every RUN the frontend made).
+	for _, p := range imagePlatforms {
+		mode := "cross"
+		if p == "linux/amd64" {
+			mode = "native"
+		}
+		row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(p) + ` +ok +` + mode + ` +0s `)
+		if !row.MatchString(out) {
+			t.Errorf("the summary does not show %s as %s with 0s emulated:\n%s", p, mode, out)
+		}
+	}
 	for _, p := range imagePlatforms {
 		if !strings.Contains(out, p) {
 			t.Errorf("mab inspect --verify does not list %s:\n%s", p, out)
