@@ -33,10 +33,11 @@ import (
 //
 //   - REG and REG2: two of go-containerregistry's in-process registries
 //     behind a token server (see countingRegistry), fresh for the script.
-//     README's registry.example.com is $REG, its other.example.com and
-//     mirror.example.com are $REG2 (see readme_test.go). REG_LAN is $REG
-//     on a non-loopback address of this machine (plain HTTP there needs
-//     --insecure-registry); the [lan] condition says whether there is one.
+//     README's registry.example.com is $REG, its other.example.com,
+//     mirror.example.com and staging.example.com are $REG2 (see
+//     readme_test.go). REG_LAN is $REG on a non-loopback address of this
+//     machine (plain HTTP there needs --insecure-registry); the [lan]
+//     condition says whether there is one.
 //   - MAB_FAKE_BUILDERS: the fake BuildKit of internal/buildertest,
 //     fake://buildkit running linux/amd64 natively and linux/arm64 and
 //     linux/arm/v7 (and linux/386) emulated, discovered when no builder is
