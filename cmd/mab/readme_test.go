@@ -26,6 +26,7 @@ import (
 //	staging.example.com
 //	@sha256:4f1c…  (any digest)                 @$NAME (any variable, e.g. set by setvar)
 //	sudo mab …, NAME=VALUE mab …                mab …  (the script runs as it is, sets env with `env`)
+//	mab … < FILE                                mab …  (the script says `stdin FILE` before it)
 //	mab build …   (ends with …)                 any command that starts so
 //
 // Spaces are collapsed. Synopses (a line with [optional] parts, `...`
@@ -37,6 +38,7 @@ var (
 	anyDigest       = regexp.MustCompile(`@(sha256:[0-9a-f…]+|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)`)
 	envAssignment   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*=('[^']*'|"[^"]*"|\S*)\s+)+`)
 	scriptVar       = regexp.MustCompile(`\$\{(REG2?)\}`)
+	stdinFile       = regexp.MustCompile(`\s<\s*\S+$`)
 	spaces          = regexp.MustCompile(`\s+`)
 )
 
@@ -45,6 +47,7 @@ func normalise(cmd string) string {
 	cmd = strings.TrimSpace(cmd)
 	cmd = strings.TrimPrefix(cmd, "sudo ")
 	cmd = envAssignment.ReplaceAllString(cmd, "")
+	cmd = stdinFile.ReplaceAllString(cmd, "")
 	cmd = readmeRegistry.ReplaceAllStringFunc(cmd, func(m string) string {
 		if strings.HasSuffix(m, "reg/") {
 			return strings.TrimSuffix(m, "reg/") + "$REG/"
@@ -163,6 +166,7 @@ func TestNormaliseMapsREADMEToScripts(t *testing.T) {
 		"mab merge --dry-run -t registry.example.com/app:1.4 other.example.com/app@sha256:4f1c…=linux/arm/v7": "mab merge --dry-run -t $REG/app:1.4 $REG2/app@$D=linux/arm/v7",
 		"mab build -t reg/app:1 .": "mab build -t ${REG}/app:1 .",
 		"mab copy --referrers staging.example.com/app:1.4 registry.example.com/app:1.4": "mab copy --referrers $REG2/app:1.4 $REG/app:1.4",
+		"mab login registry.example.com -u ci-bot --password-stdin < password.txt":      "mab login $REG -u ci-bot --password-stdin",
 		"sudo mab emulation install arm64":                                              "mab emulation install arm64",
 		"MAB_NODES='a=b;c=d' mab build --platform x  .":                                 "mab build --platform x .",
 	} {
