@@ -22,9 +22,11 @@ import (
 //
 //	README                                      script
 //	registry.example.com, reg/ (a registry)     $REG
-//	other.example.com, mirror.example.com       $REG2
+//	other.example.com, mirror.example.com,      $REG2
+//	staging.example.com
 //	@sha256:4f1c…  (any digest)                 @$NAME (any variable, e.g. set by setvar)
 //	sudo mab …, NAME=VALUE mab …                mab …  (the script runs as it is, sets env with `env`)
+//	mab … < FILE                                mab …  (the script says `stdin FILE` before it)
 //	mab build …   (ends with …)                 any command that starts so
 //
 // Spaces are collapsed. Synopses (a line with [optional] parts, `...`
@@ -32,10 +34,11 @@ import (
 // looked for.
 var (
 	readmeRegistry  = regexp.MustCompile(`registry\.example\.com|(^|[\s=])reg/`)
-	readmeRegistry2 = regexp.MustCompile(`(other|mirror)\.example\.com`)
+	readmeRegistry2 = regexp.MustCompile(`(other|mirror|staging)\.example\.com`)
 	anyDigest       = regexp.MustCompile(`@(sha256:[0-9a-f…]+|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)`)
 	envAssignment   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*=('[^']*'|"[^"]*"|\S*)\s+)+`)
 	scriptVar       = regexp.MustCompile(`\$\{(REG2?)\}`)
+	stdinFile       = regexp.MustCompile(`\s<\s*\S+$`)
 	spaces          = regexp.MustCompile(`\s+`)
 )
 
@@ -44,6 +47,7 @@ func normalise(cmd string) string {
 	cmd = strings.TrimSpace(cmd)
 	cmd = strings.TrimPrefix(cmd, "sudo ")
 	cmd = envAssignment.ReplaceAllString(cmd, "")
+	cmd = stdinFile.ReplaceAllString(cmd, "")
 	cmd = readmeRegistry.ReplaceAllStringFunc(cmd, func(m string) string {
 		if strings.HasSuffix(m, "reg/") {
 			return strings.TrimSuffix(m, "reg/") + "$REG/"
@@ -150,7 +154,7 @@ func TestREADMECommandsRunByScripts(t *testing.T) {
 		} else if run[n] {
 			continue
 		}
-		t.Errorf("README.md runs %q, and no script in cmd/mab/testdata/script does: add to the script of its README section the line\n\texec mab %s\nand check its stdout, stderr and exit code (README's registry.example.com is $REG there, other.example.com and mirror.example.com $REG2, a digest @$VARIABLE; see readme_test.go)",
+		t.Errorf("README.md runs %q, and no script in cmd/mab/testdata/script does: add to the script of its README section the line\n\texec mab %s\nand check its stdout, stderr and exit code (README's registry.example.com is $REG there, other.example.com, mirror.example.com and staging.example.com $REG2, a digest @$VARIABLE; see readme_test.go)",
 			c, strings.TrimPrefix(n, "mab "))
 	}
 }
@@ -160,9 +164,11 @@ func TestNormaliseMapsREADMEToScripts(t *testing.T) {
 	for readme, script := range map[string]string{
 		"mab merge -t registry.example.com/app:1.4 registry.example.com/app:1.4-amd64":                        "mab merge -t $REG/app:1.4 $REG/app:1.4-amd64",
 		"mab merge --dry-run -t registry.example.com/app:1.4 other.example.com/app@sha256:4f1c…=linux/arm/v7": "mab merge --dry-run -t $REG/app:1.4 $REG2/app@$D=linux/arm/v7",
-		"mab build -t reg/app:1 .":                      "mab build -t ${REG}/app:1 .",
-		"sudo mab emulation install arm64":              "mab emulation install arm64",
-		"MAB_NODES='a=b;c=d' mab build --platform x  .": "mab build --platform x .",
+		"mab build -t reg/app:1 .": "mab build -t ${REG}/app:1 .",
+		"mab copy --referrers staging.example.com/app:1.4 registry.example.com/app:1.4": "mab copy --referrers $REG2/app:1.4 $REG/app:1.4",
+		"mab login registry.example.com -u ci-bot --password-stdin < password.txt":      "mab login $REG -u ci-bot --password-stdin",
+		"sudo mab emulation install arm64":                                              "mab emulation install arm64",
+		"MAB_NODES='a=b;c=d' mab build --platform x  .":                                 "mab build --platform x .",
 	} {
 		if a, b := normalise(readme), normalise(script); a != b {
 			t.Errorf("normalise(%q) = %q, normalise(%q) = %q; want them equal", readme, a, script, b)

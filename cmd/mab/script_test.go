@@ -33,10 +33,11 @@ import (
 //
 //   - REG and REG2: two of go-containerregistry's in-process registries
 //     behind a token server (see countingRegistry), fresh for the script.
-//     README's registry.example.com is $REG, its other.example.com and
-//     mirror.example.com are $REG2 (see readme_test.go). REG_LAN is $REG
-//     on a non-loopback address of this machine (plain HTTP there needs
-//     --insecure-registry); the [lan] condition says whether there is one.
+//     README's registry.example.com is $REG, its other.example.com,
+//     mirror.example.com and staging.example.com are $REG2 (see
+//     readme_test.go). REG_LAN is $REG on a non-loopback address of this
+//     machine (plain HTTP there needs --insecure-registry); the [lan]
+//     condition says whether there is one.
 //   - MAB_FAKE_BUILDERS: the fake BuildKit of internal/buildertest,
 //     fake://buildkit running linux/amd64 natively and linux/arm64 and
 //     linux/arm/v7 (and linux/386) emulated, discovered when no builder is
@@ -226,7 +227,8 @@ func requests(ts *testscript.TestScript, neg bool, args []string) {
 
 // countingRegistry is an in-process registry behind a token server of its
 // own (GET /token, the realm its 401s name): every request but the token's
-// needs the bearer token, as on Docker Hub or GHCR. It logs each request
+// needs the bearer token, as on Docker Hub or GHCR. The token server
+// checks the credentials it is given (scriptUser, scriptPassword). It logs each request
 // as "METHOD PATH", and those of the fake BuildKit as "builder METHOD
 // PATH".
 type countingRegistry struct {
@@ -252,6 +254,10 @@ func newCountingRegistry() *countingRegistry {
 		c.mu.Unlock()
 		switch {
 		case r.URL.Path == "/token":
+			if user, password, ok := r.BasicAuth(); ok && (user != scriptUser || password != scriptPassword) {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"token": %q}`, scriptToken)
 		case r.Header.Get("Authorization") != "Bearer "+scriptToken:
@@ -295,6 +301,16 @@ func lanIP() string {
 // scriptToken is the bearer token that the script registries hand out to
 // anyone who asks, as a registry does for anonymous pulls, and demand.
 const scriptToken = "script-token"
+
+// scriptUser and scriptPassword are the only credentials the token server
+// accepts (a request without credentials is anonymous, and gets the
+// token): README's ci-bot, whose password the login scripts keep in
+// password.txt. Any other user or password is answered 401, as a
+// registry refuses a wrong login.
+const (
+	scriptUser     = "ci-bot"
+	scriptPassword = "ci-bot-pa55word"
+)
 
 // take returns the log and empties it.
 func (c *countingRegistry) take() []string {
