@@ -27,6 +27,7 @@ import (
 //	@sha256:4f1c…  (any digest)                 @$NAME (any variable, e.g. set by setvar)
 //	sudo mab …, NAME=VALUE mab …                mab …  (the script runs as it is, sets env with `env`)
 //	mab … < FILE                                mab …  (the script says `stdin FILE` before it)
+//	mab … > FILE, mab … | CMD                   mab …  (the script checks stdout, or `cp stdout FILE`)
 //	mab build …   (ends with …)                 any command that starts so
 //
 // Spaces are collapsed. Synopses (a line with [optional] parts, `...`
@@ -39,6 +40,7 @@ var (
 	envAssignment   = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*=('[^']*'|"[^"]*"|\S*)\s+)+`)
 	scriptVar       = regexp.MustCompile(`\$\{(REG2?)\}`)
 	stdinFile       = regexp.MustCompile(`\s<\s*\S+$`)
+	stdoutTo        = regexp.MustCompile(`\s(>|\|)\s.*$`)
 	spaces          = regexp.MustCompile(`\s+`)
 )
 
@@ -48,6 +50,7 @@ func normalise(cmd string) string {
 	cmd = strings.TrimPrefix(cmd, "sudo ")
 	cmd = envAssignment.ReplaceAllString(cmd, "")
 	cmd = stdinFile.ReplaceAllString(cmd, "")
+	cmd = stdoutTo.ReplaceAllString(cmd, "")
 	cmd = readmeRegistry.ReplaceAllStringFunc(cmd, func(m string) string {
 		if strings.HasSuffix(m, "reg/") {
 			return strings.TrimSuffix(m, "reg/") + "$REG/"
@@ -167,6 +170,8 @@ func TestNormaliseMapsREADMEToScripts(t *testing.T) {
 		"mab build -t reg/app:1 .": "mab build -t ${REG}/app:1 .",
 		"mab copy --referrers staging.example.com/app:1.4 registry.example.com/app:1.4": "mab copy --referrers $REG2/app:1.4 $REG/app:1.4",
 		"mab login registry.example.com -u ci-bot --password-stdin < password.txt":      "mab login $REG -u ci-bot --password-stdin",
+		"mab completion bash | sudo tee /etc/bash_completion.d/mab > /dev/null":         "mab completion bash",
+		"mab completion fish > ~/.config/fish/completions/mab.fish":                     "mab completion fish",
 		"sudo mab emulation install arm64":                                              "mab emulation install arm64",
 		"MAB_NODES='a=b;c=d' mab build --platform x  .":                                 "mab build --platform x .",
 	} {
