@@ -326,12 +326,7 @@ func (r Runner) runOutput(ctx context.Context, p *Plan, nodes []*node, res *Resu
 		return false, fmt.Errorf("starting progress display: %w", err)
 	}
 	fatal := build(ctx, p, nodes, disp, res.Platforms)
-	var failed []error
-	for _, o := range res.Platforms {
-		if o.Err != nil {
-			failed = append(failed, o.Err)
-		}
-	}
+	failed := failures(res.Platforms)
 	if fatal != nil || len(failed) > 0 {
 		disp.Wait()
 		if fatal != nil {

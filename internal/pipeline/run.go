@@ -244,12 +244,7 @@ func (r Runner) run(ctx context.Context, p *Plan, res *Result, stderr io.Writer)
 		return false, fmt.Errorf("starting progress display: %w", err)
 	}
 	fatal := build(ctx, p, nodes, disp, res.Platforms)
-	var failed []error
-	for _, o := range res.Platforms {
-		if o.Err != nil {
-			failed = append(failed, o.Err)
-		}
-	}
+	failed := failures(res.Platforms)
 	if fatal != nil || len(failed) > 0 {
 		disp.Wait()
 		if fatal != nil {
@@ -375,3 +370,14 @@ func (f platformFailures) Error() string {
 }
 
 func (f platformFailures) Unwrap() []error { return f }
+
+// failures are the errors of the platforms that failed, in order.
+func failures(outcomes []Outcome) []error {
+	var failed []error
+	for _, o := range outcomes {
+		if o.Err != nil {
+			failed = append(failed, o.Err)
+		}
+	}
+	return failed
+}
